@@ -1,0 +1,310 @@
+"""The callback service: ``/login`` sends the browser to the IdP, ``/callback``
+validates the result, applies policy and delivers the verdict to OpenVPN.
+
+Stateless: everything about a login lives in its Redis record, and every phase
+change is one atomic script, so any replica can serve any request and a state is
+usable once across all of them.
+
+Untrusted here: the query string and cookies (browser), the record's client
+fields (VPN client), and the claims (IdP). Pages are rendered by Jinja with
+autoescaping; reasons sent to OpenVPN go through ``shared.escape``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, render_template, request
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from callback_service import policy
+from callback_service.oidc import IdPError, Provider, TokenInvalid
+from shared.config import Config, ServerConfig
+from shared.escape import log_text, one_line
+from shared.management.codec import ProtocolError
+from shared.management.sender import Delivery, ManagementUnavailable, Verdict
+from shared.records import (
+    PHASE_DONE,
+    PHASE_PENDING,
+    PHASE_REDIRECTED,
+    PHASE_TAKEN,
+    LoginRecord,
+    RecordError,
+    is_state,
+    login_key,
+)
+from shared.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from shared.store import Store
+
+log = logging.getLogger("openvpn_sso.service")
+audit = logging.getLogger("openvpn_sso.audit")
+
+Deliver = Callable[[ServerConfig, LoginRecord, Verdict], Delivery]
+
+MSG_EXPIRED = "This login link has expired. Reconnect your VPN client to get a new one."
+MSG_UNKNOWN = ("This login link is unknown or has expired. Reconnect your VPN client to get a "
+               "new one.")
+MSG_USED = "This login link was already used. Reconnect your VPN client to log in again."
+MSG_OTHER_BROWSER = ("The login must be finished in the browser where it started. Reconnect "
+                     "your VPN client to try again.")
+MSG_IDP_DOWN = "The identity provider could not be reached. Try again in a minute."
+MSG_GONE = ("Your VPN client stopped waiting for this login (it disconnected or timed out). "
+            "Reconnect and log in again.")
+MSG_UNDELIVERED = ("Your login could not be passed to the VPN server. Reconnect your VPN client "
+                   "and try again; contact your administrator if this persists.")
+MSG_STORE_DOWN = "The login service is temporarily unavailable. Try again in a minute."
+MSG_INTERNAL = "Something went wrong on the login service. Reconnect your VPN client to try again."
+
+
+@dataclass(frozen=True)
+class Page:
+    kind: str  # success, denied, expired, error
+    title: str
+    message: str
+    status: int
+
+
+def page(p: Page) -> Response:
+    resp = Response(render_template("result.html", page=p), status=p.status)
+    return resp
+
+
+def binding_cookie_name(state: str) -> str:
+    # One cookie per login, so two logins in one browser (two VPN profiles) coexist.
+    return "ovpnsso_" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def binding_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def idp_error_message(error: str) -> str:
+    code = "".join(c for c in error[:40] if c.isalnum() or c == "_")
+    if code in ("access_denied", "login_required", "consent_required"):
+        return "The login was cancelled or refused at the identity provider."
+    return f"The identity provider returned an error ({code or 'unknown'})."
+
+
+def create_app(config: Config, store: Store, provider: Provider, deliver: Deliver,
+               now: Callable[[], float] = time.time) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
+    signer = URLSafeSerializer(config.service.cookie_secret.reveal(), salt="browser-binding")
+    secure_cookies = config.public_base_url.startswith("https://")
+    prefix = config.key_prefix
+
+    def finish(key: str, record: LoginRecord, outcome: str, reason: str) -> None:
+        """Mark a taken record done, keeping it until its TTL for replay pages."""
+        try:
+            store.transition(key, record.phase if record.phase != PHASE_DONE else PHASE_TAKEN,
+                             None, {"phase": PHASE_DONE, "outcome": outcome,
+                                    "reason": one_line(reason)})
+        except StoreUnavailable as err:
+            log.warning("could not mark login done: %s", log_text(str(err)))
+
+    def log_decision(record: LoginRecord, outcome: str, reason: str, **extra: Any) -> None:
+        audit.info("login %s server=%s cn=%s user=%s client=%s reason=%s %s", outcome,
+                   log_text(record.server), log_text(record.cn), log_text(extra.get("user", "")),
+                   log_text(record.real_address), log_text(reason),
+                   " ".join(f"{k}={log_text(str(v))}" for k, v in extra.items() if k != "user"))
+
+    def refuse(key: str, record: LoginRecord, outcome: str, user_reason: str,
+               result: Page) -> Response:
+        """Deny the waiting client with a reason, record it, show ``result``."""
+        server = config.servers.get(record.server)
+        delivered = "no server"
+        if server is not None:
+            try:
+                delivered = deliver(server, record, Verdict(False, user_reason)).outcome
+            except (ManagementUnavailable, ProtocolError, OSError) as err:
+                delivered = "undelivered"
+                log.warning("could not deny client on %s: %s", log_text(record.server),
+                            log_text(str(err)))
+        finish(key, record, outcome, user_reason)
+        log_decision(record, outcome, user_reason, delivery=delivered)
+        return page(result)
+
+    @app.after_request
+    def headers(resp: Response) -> Response:
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+            "frame-ancestors 'none'; form-action 'none'; base-uri 'none'")
+        return resp
+
+    @app.get("/healthz")
+    def healthz() -> tuple[str, int]:
+        return "ok\n", 200
+
+    @app.get("/readyz")
+    def readyz() -> tuple[str, int]:
+        try:
+            store.get(f"{prefix}:ready-probe")
+        except StoreUnavailable:
+            return "redis unavailable\n", 503
+        return "ready\n", 200
+
+    @app.get("/login")
+    def login() -> Response:
+        state = request.args.get("s", "")
+        if not is_state(state):
+            return page(Page("error", "Invalid login link", MSG_UNKNOWN, 400))
+        key = login_key(prefix, state)
+        token = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(64)  # PKCE: 86 characters, within 43..128
+        status, fields = store.transition(key, PHASE_PENDING, None, {
+            "phase": PHASE_REDIRECTED, "nonce": nonce, "verifier": verifier,
+            "binding": binding_hash(token), "login_at": f"{now():.3f}"})
+        if status == "missing" or fields is None:
+            return page(Page("expired", "Login link expired", MSG_UNKNOWN, 404))
+        if status != "ok":
+            return page(Page("error", "Login link already used", MSG_USED, 409))
+        record = LoginRecord.decode(state, fields)
+        if record.expired(now()):
+            return refuse(key, record, "expired", "Login link expired: reconnect to get a new one",
+                          Page("expired", "Login link expired", MSG_EXPIRED, 410))
+        if record.server not in config.servers:
+            return refuse(key, record, "error", "Unknown VPN server",
+                          Page("error", "Login failed", MSG_INTERNAL, 500))
+        try:
+            url = provider.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
+        except IdPError as err:
+            log.warning("IdP unavailable at /login: %s", log_text(str(err)))
+            return refuse(key, record, "error", "Identity provider unreachable: try again later",
+                          Page("error", "Identity provider unreachable", MSG_IDP_DOWN, 502))
+        resp = Response(status=302, headers={"Location": url})
+        resp.set_cookie(binding_cookie_name(state), signer.dumps(token),
+                        max_age=max(60, int(float(record.deadline) - now()) + 60),
+                        httponly=True, samesite="Lax", secure=secure_cookies, path="/callback")
+        return resp
+
+    @app.get("/callback")
+    def callback() -> Response:
+        state = request.args.get("state", "")
+        if not is_state(state):
+            return page(Page("error", "Invalid login response", MSG_UNKNOWN, 400))
+        key = login_key(prefix, state)
+        cookie_name = binding_cookie_name(state)
+        try:
+            token = str(signer.loads(request.cookies.get(cookie_name, "")))
+        except BadSignature:
+            token = ""
+        status, fields = store.transition(key, PHASE_REDIRECTED,
+                                          binding_hash(token) if token else "absent",
+                                          {"phase": PHASE_TAKEN, "taken_at": f"{now():.3f}"})
+        if status == "missing":
+            return page(Page("expired", "Login link expired", MSG_UNKNOWN, 404))
+        if status == "phase":
+            return page(Page("error", "Login link already used", MSG_USED, 409))
+        if status == "binding":
+            # Not this browser's login: take it anyway so it cannot be finished
+            # elsewhere, and tell the waiting client at once.
+            status, fields = store.transition(key, PHASE_REDIRECTED, None,
+                                              {"phase": PHASE_TAKEN})
+            if status != "ok" or fields is None:
+                return page(Page("error", "Login link already used", MSG_USED, 409))
+            record = LoginRecord.decode(state, fields)
+            return refuse(key, record, "denied", "Login was finished in a different browser",
+                          Page("denied", "Login not accepted", MSG_OTHER_BROWSER, 403))
+        assert fields is not None
+        record = LoginRecord.decode(state, fields)
+        resp = complete(key, record)
+        resp.delete_cookie(cookie_name, path="/callback")
+        return resp
+
+    def complete(key: str, record: LoginRecord) -> Response:
+        started = now()
+        if record.expired(started):
+            return refuse(key, record, "expired", "Login link expired: reconnect to get a new one",
+                          Page("expired", "Login link expired", MSG_EXPIRED, 410))
+        server = config.servers.get(record.server)
+        if server is None:
+            return refuse(key, record, "error", "Unknown VPN server",
+                          Page("error", "Login failed", MSG_INTERNAL, 500))
+        error = request.args.get("error")
+        if error is not None:
+            message = idp_error_message(error)
+            return refuse(key, record, "denied", message,
+                          Page("denied", "Login not completed", message, 403))
+        code = request.args.get("code", "")
+        if not code or len(code) > 2048:
+            return refuse(key, record, "error", "Login failed: no authorization code",
+                          Page("error", "Login failed", MSG_INTERNAL, 400))
+        try:
+            tokens = provider.exchange_code(code, record.verifier)
+            id_token = tokens.get("id_token")
+            if not isinstance(id_token, str):
+                raise TokenInvalid("the token response has no ID token")
+            claims = provider.validate_id_token(id_token, nonce=record.nonce, now=now())
+        except IdPError as err:
+            log.warning("code exchange failed: %s", log_text(str(err)))
+            return refuse(key, record, "error", "Login failed at the identity provider",
+                          Page("error", "Login failed",
+                               "The identity provider did not accept this login. Reconnect "
+                               "your VPN client to try again.", 502))
+        except TokenInvalid as err:
+            log.warning("ID token rejected: %s", log_text(str(err)))
+            return refuse(key, record, "error", "Login failed: invalid identity token",
+                          Page("error", "Login failed", MSG_INTERNAL, 502))
+        label = server.display_name or server.id
+        decision = policy.decide(claims, username_claim=config.oidc.username_claim,
+                                 groups_claim=config.oidc.groups_claim,
+                                 allowed_groups=config.allowed_groups_for(server.id),
+                                 server_label=label)
+        if not decision.allowed:
+            return refuse(key, record, "denied", decision.reason,
+                          Page("denied", "Access denied", decision.reason, 403))
+        try:
+            delivery = deliver(server, record, Verdict(True))
+        except (ManagementUnavailable, ProtocolError, OSError) as err:
+            log.warning("could not deliver approval on %s: %s", log_text(server.id),
+                        log_text(str(err)))
+            finish(key, record, "undelivered", str(err))
+            log_decision(record, "undelivered", str(err), user=decision.username)
+            return page(Page("error", "Login not completed", MSG_UNDELIVERED, 502))
+        finish(key, record, delivery.outcome, delivery.detail)
+        log_decision(record, delivery.outcome, delivery.detail, user=decision.username,
+                     sub=claims.get("sub", ""), ms=round((now() - started) * 1000))
+        if delivery.outcome == "approved":
+            return page(Page("success", "You are connected",
+                             f"Signed in as {decision.username}. Your VPN connection to "
+                             f"{label} is being established; you can close this window.", 200))
+        if delivery.outcome == "gone":
+            return page(Page("expired", "VPN client no longer waiting", MSG_GONE, 410))
+        return page(Page("error", "Login not completed", MSG_UNDELIVERED, 502))
+
+    @app.errorhandler(StoreUnavailable)
+    def store_down(err: StoreUnavailable) -> Response:
+        log.error("store unavailable: %s", log_text(str(err)))
+        return page(Page("error", "Temporarily unavailable", MSG_STORE_DOWN, 503))
+
+    @app.errorhandler(RecordError)
+    def bad_record(err: RecordError) -> Response:
+        log.error("malformed record: %s", log_text(str(err)))
+        return page(Page("error", "Login failed", MSG_INTERNAL, 500))
+
+    @app.errorhandler(404)
+    def not_found(err: Exception) -> Response:
+        return page(Page("error", "Not found", "There is nothing here.", 404))
+
+    @app.errorhandler(Exception)
+    def internal(err: Exception) -> Response:
+        if hasattr(err, "code") and isinstance(err.code, int) and 400 <= err.code < 500:
+            return page(Page("error", "Bad request", "This request could not be understood.",
+                             err.code))
+        log.exception("internal error: %s", type(err).__name__)
+        return page(Page("error", "Login failed", MSG_INTERNAL, 500))
+
+    return app

@@ -1,0 +1,108 @@
+"""``openvpn-sso``: commands for people (the hook has its own light entry point)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from shared import config as configmod
+from shared.serverconf import server_conf_lines
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    envvar="OPENVPN_SSO_CONFIG", show_envvar=True,
+    help=f"TOML configuration file [default: {configmod.DEFAULT_PATH}]")
+
+
+def _load(path: str | None) -> configmod.Config:
+    try:
+        return configmod.load(path)
+    except configmod.ConfigError as err:
+        click.echo(f"configuration invalid ({len(err.problems)} problem(s)):", err=True)
+        for problem in err.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """OpenVPN single sign-on through OpenID Connect."""
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: str | None) -> None:
+    """Validate the configuration and report every problem at once."""
+    cfg = _load(config_path)
+    problems = []
+    for name, secret in (("oidc.client_secret", cfg.oidc.client_secret),
+                         ("service.cookie_secret", cfg.service.cookie_secret),
+                         ("redis.password", cfg.redis.password),
+                         *((f"servers.{s.id}.management_password", s.management_password)
+                           for s in cfg.servers.values())):
+        if secret is not None:
+            try:
+                if not secret.reveal():
+                    problems.append(f"{name}: empty")
+            except configmod.ConfigError as err:
+                problems.extend(f"{name}: {p}" for p in err.problems)
+    if problems:
+        for problem in problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+    click.echo(f"ok: {len(cfg.servers)} server(s): {', '.join(sorted(cfg.servers))}; "
+               f"issuer {cfg.oidc.issuer}; login URLs under {cfg.public_base_url}")
+
+
+@main.command("server-conf")
+@config_option
+@click.option("--server", "server_id", required=True, help="Server id from the config.")
+@click.option("--hook", default=None, help="Path of openvpn-sso-hook [default: beside this].")
+@click.option("--tmp-dir", default="/run/openvpn-sso", show_default=True)
+def server_conf(config_path: str | None, server_id: str, hook: str | None, tmp_dir: str) -> None:
+    """Print the server.conf lines for one OpenVPN server."""
+    cfg = _load(config_path)
+    server = cfg.servers.get(server_id)
+    if server is None:
+        raise click.BadParameter(f"unknown server id; known: {', '.join(sorted(cfg.servers))}",
+                                 param_hint="--server")
+    import os.path
+
+    hook = hook or os.path.join(os.path.dirname(sys.argv[0]) or ".", "openvpn-sso-hook")
+    path = os.path.abspath(config_path or configmod.DEFAULT_PATH)
+    pw = server.management_password
+    lines = server_conf_lines(server_id=server_id, hook=os.path.abspath(hook), config_path=path,
+                              management=server.management, tmp_dir=tmp_dir,
+                              management_password_file=pw.path if pw else None)
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@config_option
+@click.option("--listen", default=None, help="HOST:PORT [default: service.listen]")
+@click.option("--workers", default=2, show_default=True)
+def serve(config_path: str | None, listen: str | None, workers: int) -> None:
+    """Run the callback service under gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    from callback_service.service import build_app, setup_logging
+
+    cfg = _load(config_path)
+    setup_logging()
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", listen or cfg.service.listen)
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)  # query strings carry codes and states
+
+        def load(self) -> Any:
+            return build_app(cfg)
+
+    Server().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""OpenID Connect relying party: discovery, authorization URL, code exchange and
+ID token validation (authlib for OAuth 2, joserfc — authlib's JOSE library — for JWTs).
+
+Everything the IdP returns is untrusted until the ID token's signature (from the
+IdP's JWKS), issuer, audience, expiry and nonce have been checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+log = logging.getLogger(__name__)
+
+# Asymmetric algorithms only: never "none", never HS* (whose key would be the public
+# client secret or, worse, a public key used as an HMAC secret).
+ALLOWED_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                "ES512", "EdDSA")
+METADATA_TTL = 3600.0
+
+
+class IdPError(Exception):
+    """The IdP could not be reached or answered something unusable."""
+
+
+class TokenInvalid(Exception):
+    """The ID token failed validation; the message says which check failed."""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+
+
+class Provider:
+    """One IdP client. Thread-safe; metadata and keys are cached and refreshed."""
+
+    def __init__(self, *, issuer: str, client_id: str, client_secret: str, scopes: list[str],
+                 redirect_uri: str, leeway: int = 60, timeout: float = 10.0,
+                 http: requests.Session | None = None) -> None:
+        self.issuer = issuer  # compared exactly, as OIDC Discovery requires
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.scopes = scopes
+        self.redirect_uri = redirect_uri
+        self.leeway = leeway
+        self.timeout = timeout
+        self._http = http or requests.Session()
+        self._lock = threading.Lock()
+        self._meta: tuple[float, Metadata] | None = None
+        self._keys: tuple[float, KeySet] | None = None
+
+    # -- metadata -------------------------------------------------------------
+    def _get_json(self, url: str) -> Any:
+        try:
+            resp = self._http.get(url, timeout=self.timeout)
+            resp.raise_for_status()
+            return resp.json()
+        except (requests.RequestException, ValueError) as err:
+            raise IdPError(f"cannot fetch {url}: {err}") from err
+
+    def metadata(self) -> Metadata:
+        with self._lock:
+            if self._meta and time.monotonic() - self._meta[0] < METADATA_TTL:
+                return self._meta[1]
+        doc = self._get_json(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
+        try:
+            meta = Metadata(doc["issuer"], doc["authorization_endpoint"], doc["token_endpoint"],
+                            doc["jwks_uri"])
+        except (KeyError, TypeError) as err:
+            raise IdPError(f"discovery document lacks {err}") from err
+        if meta.issuer != self.issuer:
+            raise IdPError(f"discovery issuer {meta.issuer!r} differs from the configured one")
+        with self._lock:
+            self._meta = (time.monotonic(), meta)
+        return meta
+
+    def keys(self, refresh: bool = False) -> KeySet:
+        with self._lock:
+            if not refresh and self._keys and time.monotonic() - self._keys[0] < METADATA_TTL:
+                return self._keys[1]
+        try:
+            keys = KeySet.import_key_set(self._get_json(self.metadata().jwks_uri))
+        except (JoseError, ValueError, TypeError) as err:
+            raise IdPError(f"unusable JWKS: {err}") from err
+        with self._lock:
+            self._keys = (time.monotonic(), keys)
+        return keys
+
+    # -- the flow -------------------------------------------------------------
+    def _session(self) -> OAuth2Session:
+        return OAuth2Session(self.client_id, self._client_secret, scope=" ".join(self.scopes),
+                             redirect_uri=self.redirect_uri, code_challenge_method="S256",
+                             timeout=self.timeout)
+
+    def authorization_url(self, *, state: str, nonce: str, code_verifier: str) -> str:
+        url, _ = self._session().create_authorization_url(
+            self.metadata().authorization_endpoint, state=state, nonce=nonce,
+            code_verifier=code_verifier)
+        return str(url)
+
+    def exchange_code(self, code: str, code_verifier: str) -> dict[str, Any]:
+        """Redeem the authorization code (client secret + PKCE verifier)."""
+        try:
+            with self._session() as session:
+                token = session.fetch_token(self.metadata().token_endpoint, code=code,
+                                            code_verifier=code_verifier,
+                                            grant_type="authorization_code")
+        except OAuth2Error as err:
+            raise IdPError(f"token endpoint refused the code: {err.error}") from err
+        except requests.RequestException as err:
+            raise IdPError(f"token endpoint unreachable: {err}") from err
+        return dict(token)
+
+    def validate_id_token(self, id_token: str, *, nonce: str,
+                          now: float | None = None) -> dict[str, Any]:
+        """Verify signature, iss, aud (and azp), exp, iat and nonce; return the claims."""
+        try:
+            try:
+                token = jwt.decode(id_token, self.keys(), algorithms=list(ALLOWED_ALGS))
+            except JoseError as err:
+                if "key" not in str(err).lower():
+                    raise
+                # The IdP may have rotated its keys since we cached them.
+                token = jwt.decode(id_token, self.keys(refresh=True),
+                                   algorithms=list(ALLOWED_ALGS))
+        except (JoseError, ValueError) as err:
+            raise TokenInvalid(f"ID token signature or format invalid: {err}") from err
+        registry = jwt.JWTClaimsRegistry(
+            now=int(now if now is not None else time.time()), leeway=self.leeway,
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.client_id},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        )
+        try:
+            registry.validate(token.claims)
+        except JoseError as err:
+            raise TokenInvalid(f"ID token claims invalid: {err}") from err
+        aud = token.claims.get("aud")
+        if isinstance(aud, list) and len(aud) > 1 and token.claims.get("azp") != self.client_id:
+            raise TokenInvalid("ID token has several audiences and azp is not this client")
+        return dict(token.claims)

@@ -1,0 +1,39 @@
+"""Wire the real dependencies (Redis, the IdP, the management sender) into the app."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from callback_service.app import create_app
+from callback_service.oidc import Provider
+from shared import config as configmod
+from shared.management import sender
+from shared.records import LoginRecord
+from shared.redis_store import RedisStore, connect
+
+
+def deliver(server: configmod.ServerConfig, record: LoginRecord,
+            verdict: sender.Verdict) -> sender.Delivery:
+    return sender.deliver(server, record.ip, record.port, record.cn, verdict)
+
+
+def build_app(config: configmod.Config) -> Flask:
+    oidc = config.oidc
+    provider = Provider(issuer=oidc.issuer, client_id=oidc.client_id,
+                        client_secret=oidc.client_secret.reveal(), scopes=oidc.scopes,
+                        redirect_uri=config.public_base_url + "/callback", leeway=oidc.leeway,
+                        timeout=float(oidc.http_timeout))
+    return create_app(config, RedisStore(connect(config)), provider, deliver)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def app_from_environment() -> Flask:
+    """For WSGI servers: the config path comes from OPENVPN_SSO_CONFIG."""
+    setup_logging(os.environ.get("OPENVPN_SSO_LOG_LEVEL", "INFO"))
+    return build_app(configmod.load())

@@ -1,0 +1,308 @@
+"""Real parts for the demo and the end-to-end tests: Redis, the test IdP, the
+callback service and a headless browser (OpenVPN itself: ``demo.openvpn_parts``).
+
+Every part is a context manager that starts a real process on loopback and stops
+it by its pid. A part that cannot start raises with its log: tests never skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+IDP_DIR = REPO / "tests" / "idp"
+BIN = Path(sys.executable).parent
+CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+class PartError(RuntimeError):
+    """A real part failed to start or misbehaved."""
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Any, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise PartError(f"timed out waiting for {what}\n{tail}")
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM) if _own_group(proc) else proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL) if _own_group(proc) else proc.kill()
+            proc.wait(timeout)
+
+
+def _own_group(proc: subprocess.Popen[Any]) -> bool:
+    try:
+        return os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        return False
+
+
+def need(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise PartError(f"{binary} is not installed: run scripts/install-deps.sh")
+    return path
+
+
+# ---------------------------------------------------------------- Redis
+
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_tcp_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = workdir / "redis.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RedisServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [need("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(self.log)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self.ping, 10, "redis-server", self.log)
+        return self
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            stop_process(self.proc)
+
+
+# ---------------------------------------------------------------- the IdP
+
+@dataclass
+class User:
+    username: str
+    password: str
+    groups: list[str] = field(default_factory=list)
+    email: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"username": self.username, "password": self.password, "sub": f"sub-{self.username}",
+                "email": self.email or f"{self.username}@example.test",
+                "name": self.username.title(), "groups": self.groups}
+
+
+class Idp:
+    """node-oidc-provider (tests/idp/server.mjs) on 127.0.0.1 with the given users."""
+
+    def __init__(self, workdir: Path, *, client_id: str, client_secret: str,
+                 redirect_uris: list[str], users: list[User]) -> None:
+        self.workdir = workdir
+        self.admin_token = os.urandom(16).hex()
+        self.settings = {
+            "host": "127.0.0.1", "port": 0, "admin_token": self.admin_token,
+            "clients": [{"client_id": client_id, "client_secret": client_secret,
+                         "redirect_uris": redirect_uris}],
+            "users": [u.as_json() for u in users],
+        }
+        self.log = workdir / "idp.log"
+        self.issuer = ""
+        self.proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Idp:
+        if not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
+            raise PartError("tests/idp/node_modules missing: run `npm ci` in tests/idp")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "idp.json"
+        conf.write_text(json.dumps(self.settings))
+        conf.chmod(0o600)
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([need("node"), str(IDP_DIR / "server.mjs"), str(conf)],
+                                         stdout=subprocess.PIPE, stderr=log, text=True,
+                                         start_new_session=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("ISSUER "):
+            stop_process(self.proc)
+            raise PartError(f"IdP did not start: {line!r}\n{self.log.read_text()[-3000:]}")
+        self.issuer = line.split(" ", 1)[1]
+        return self
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(
+            self.issuer + path, method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.admin_token}",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            stop_process(self.proc)
+
+
+# ---------------------------------------------------------------- the service
+
+def write_config(path: Path, *, base_url: str, redis_url: str, issuer: str, client_id: str,
+                 client_secret_file: Path, cookie_secret_file: Path,
+                 servers: dict[str, dict[str, Any]], pending_timeout: int = 300,
+                 allowed_groups: list[str] | None = None) -> Path:
+    """The TOML config shared by the hook and the service."""
+    lines = [f"public_base_url = {json.dumps(base_url)}",
+             f"pending_timeout = {pending_timeout}",
+             "", "[redis]", f"url = {json.dumps(redis_url)}", "connect_timeout = 2",
+             "", "[oidc]", f"issuer = {json.dumps(issuer)}", f"client_id = {json.dumps(client_id)}",
+             f"client_secret = {json.dumps('file:' + str(client_secret_file))}",
+             'scopes = ["openid", "profile", "email", "groups"]',
+             "", "[service]", f"cookie_secret = {json.dumps('file:' + str(cookie_secret_file))}",
+             "", "[policy]", f"allowed_groups = {json.dumps(allowed_groups or [])}"]
+    for sid, body in servers.items():
+        lines += ["", f"[servers.{sid}]"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in body.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def secret_file(path: Path, value: str | None = None) -> Path:
+    path.write_text((value or os.urandom(24).hex()) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+class CallbackService:
+    """``openvpn-sso serve`` (gunicorn) on ``host``:free port."""
+
+    def __init__(self, workdir: Path, config_path: Path, host: str, port: int,
+                 workers: int = 2) -> None:
+        self.workdir = workdir
+        self.config_path = config_path
+        self.listen = f"{host}:{port}"
+        self.base_url = f"http://{self.listen}"
+        self.workers = workers
+        self.log = workdir / "service.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> CallbackService:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "openvpn-sso"), "serve", "--config", str(self.config_path),
+                 "--listen", self.listen, "--workers", str(self.workers)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self.healthy, 20, "callback service /healthz", self.log)
+        return self
+
+    def healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise PartError(f"callback service exited\n{self.log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            stop_process(self.proc)
+
+
+# ---------------------------------------------------------------- the browser
+
+def chromium_path() -> str:
+    for candidate in CHROMIUM_CANDIDATES:
+        if os.path.exists(candidate):
+            return candidate
+    raise PartError("chromium is not installed: run scripts/install-deps.sh")
+
+
+@dataclass(frozen=True)
+class PageResult:
+    title: str
+    message: str
+    url: str
+    status: int
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Debian's) driven by Playwright; always closed."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def login_in_browser(b: Any, url: str, username: str, password: str,
+                     wrong_password_first: str | None = None,
+                     screenshot: Path | None = None) -> PageResult:
+    """Open the login URL, sign in at the IdP's form, return the result page."""
+    context = b.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        if wrong_password_first is not None:
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", wrong_password_first)
+            page.click("button[type=submit]")
+            page.wait_for_selector("text=Invalid username or password")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        with page.expect_navigation(url=lambda u: "/callback" in u) as nav:
+            page.click("button[type=submit]")
+        response = nav.value
+        page.wait_for_selector("#title")
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot))
+        return PageResult(page.inner_text("#title"), page.inner_text("#message"), page.url,
+                          response.status if response else 0)
+    finally:
+        context.close()
+
+
+def open_in_browser(b: Any, url: str) -> PageResult:
+    """Visit a URL (no login) and return the result page shown."""
+    context = b.new_context()
+    try:
+        page = context.new_page()
+        response = page.goto(url)
+        page.wait_for_selector("#title")
+        return PageResult(page.inner_text("#title"), page.inner_text("#message"), page.url,
+                          response.status if response else 0)
+    finally:
+        context.close()

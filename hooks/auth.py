@@ -1,0 +1,208 @@
+"""``auth-user-pass-verify`` hook: start a web login and return at once.
+
+OpenVPN runs this for every connecting client and freezes its whole server
+until it exits, so it does as little as possible: check the client can do web
+login, store a pending record in Redis, hand the client its ``WEB_AUTH::`` URL
+through the pending file, exit 2 (deferred). The callback service delivers the
+verdict later through the management interface.
+
+Imports are kept to the standard library's cheapest modules; ``bench/hook.py``
+measures the cost against a bare interpreter start.
+
+Usage (server.conf, OpenVPN appends the via-file path)::
+
+    auth-user-pass-verify "/path/openvpn-sso-hook --config /etc/openvpn-sso/config.toml \
+        --server vpn1" via-file    (one line)
+
+Exit codes (OpenVPN's): 1 = refused (reason in ``auth_failed_reason_file``),
+2 = deferred (pending file written).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from shared import config as configmod
+from shared import escape, records
+from shared.resp import RedisAddress, RespConnection
+from shared.store import RespStore, StoreUnavailable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+EXIT_REFUSED = 1
+EXIT_DEFERRED = 2
+
+MSG_NO_WEBAUTH = ("This VPN requires web login (single sign-on), which this client does not "
+                  "support or has not enabled: update your OpenVPN client")
+MSG_CONFIG = "VPN login is unavailable: server configuration error, contact your administrator"
+MSG_STORE = "VPN login is temporarily unavailable (login service unreachable): try again soon"
+MSG_BAD_INPUT = "VPN login refused: invalid connection details ({})"
+
+
+class Refusal(Exception):
+    """Refuse this client with ``user_reason``; ``detail`` is for the server log."""
+
+    def __init__(self, user_reason: str, detail: str = "") -> None:
+        super().__init__(detail or user_reason)
+        self.user_reason = user_reason
+        self.detail = detail
+
+
+def _parse_argv(argv: Sequence[str]) -> tuple[str | None, str | None, str | None]:
+    """--config PATH, --server ID, then the via-file path OpenVPN appends."""
+    config_path = server_id = via_file = None
+    args = list(argv[1:])
+    while args:
+        arg = args.pop(0)
+        if arg in ("--config", "--server") and args:
+            value = args.pop(0)
+            if arg == "--config":
+                config_path = value
+            else:
+                server_id = value
+        elif not arg.startswith("--"):
+            via_file = arg
+        else:
+            raise Refusal(MSG_CONFIG, f"unknown hook argument {arg!r}")
+    return config_path, server_id, via_file
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _log(message: str) -> None:
+    # stderr ends up in OpenVPN's log; the text may hold client-controlled parts.
+    sys.stderr.write("openvpn-sso-hook: " + escape.log_text(message) + "\n")
+
+
+def _client_fields(environ: Mapping[str, str], via_file: str | None) -> dict[str, str]:
+    username = environ.get("username", "")
+    if not username and via_file:
+        with open(via_file, encoding="utf-8", errors="replace") as fh:
+            username = fh.readline().rstrip("\r\n")
+    return {
+        "cn": environ.get("common_name", ""),
+        "username": username,
+        "ip": environ.get("untrusted_ip") or environ.get("untrusted_ip6", ""),
+        "port": environ.get("untrusted_port", ""),
+        "plat": environ.get("IV_PLAT", ""),
+        "ver": environ.get("IV_VER", ""),
+        "session_id": environ.get("session_id", ""),
+    }
+
+
+def management_client_auth_enabled(environ: Mapping[str, str]) -> bool:
+    """Whether this OpenVPN runs with ``management-client-auth``.
+
+    Without it OpenVPN would admit the client as soon as this hook writes ``1``
+    to the control file, with no login at all; so we look (cheaply: one or two
+    small reads) at OpenVPN's command line and its config file, and refuse the
+    client if neither has it.
+    """
+    pid = environ.get("daemon_pid", "")
+    if pid.isdigit():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"--management-client-auth" in fh.read().split(b"\0"):
+                    return True
+        except OSError:
+            pass
+    path = environ.get("config")
+    if path:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if line.split(None, 1)[:1] == ["management-client-auth"]:
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> str:
+    """Store the pending record and return the pending-file text; or raise Refusal."""
+    if "webauth" not in environ.get("IV_SSO", "").split(","):
+        raise Refusal(MSG_NO_WEBAUTH, "client without IV_SSO webauth")
+    config_path, server_id, via_file = _parse_argv(argv)
+    if not management_client_auth_enabled(environ):
+        raise Refusal(MSG_CONFIG, "OpenVPN runs without management-client-auth: refusing, "
+                      "since clients would be admitted without a login")
+    try:
+        cfg = configmod.load(config_path, environ)
+        server_id = server_id or ""
+        timeout = cfg.pending_timeout_for(server_id)
+    except configmod.ConfigError as err:
+        raise Refusal(MSG_CONFIG, str(err)) from err
+    try:
+        fields = records.pending_fields(server=server_id, client=_client_fields(environ, via_file),
+                                        now=now, timeout=timeout)
+    except (records.RecordError, OSError) as err:
+        raise Refusal(MSG_BAD_INPUT.format(escape.one_line(str(err), 80)), str(err)) from err
+    state = records.new_state()
+    rc = cfg.redis
+    try:
+        password = rc.password.reveal() if rc.password is not None else None
+        with RespConnection(RedisAddress(rc.url), timeout=float(rc.connect_timeout),
+                            username=rc.username, password=password) as conn:
+            created = RespStore(conn).create(records.login_key(cfg.key_prefix, state), fields,
+                                             records.record_ttl(timeout))
+    except configmod.ConfigError as err:
+        raise Refusal(MSG_CONFIG, str(err)) from err
+    except StoreUnavailable as err:
+        raise Refusal(MSG_STORE, str(err)) from err
+    if not created:  # 192 random bits never collide; if they do, something is wrong
+        raise Refusal(MSG_STORE, "state collision")
+    url = f"{cfg.public_base_url}/login?s={state}"
+    # OpenVPN's own timer is a backstop just after our deadline.
+    return f"{timeout + records.OPENVPN_EXTRA_SECONDS}\nwebauth\nWEB_AUTH::{url}\n"
+
+
+def main(environ: Mapping[str, str], argv: Sequence[str]) -> int:
+    reason_file = environ.get("auth_failed_reason_file")
+    try:
+        pending = start_login(environ, argv, time.time())
+        pending_file = environ.get("auth_pending_file")
+        control_file = environ.get("auth_control_file")
+        if not pending_file or not control_file:
+            raise Refusal(MSG_CONFIG, "OpenVPN gave no auth_pending_file/auth_control_file: "
+                          "is this run as auth-user-pass-verify with script-security 2?")
+        try:
+            _write(pending_file, pending)
+            # Our part of the auth is done; the management part (client-auth from
+            # the service) still gates the connection.
+            _write(control_file, "1")
+        except OSError as err:
+            raise Refusal(MSG_CONFIG, f"cannot write OpenVPN's auth files: {err}") from err
+        return EXIT_DEFERRED
+    except Refusal as refusal:
+        _log(f"refused {environ.get('common_name', '?')} "
+             f"{environ.get('untrusted_ip', '?')}:{environ.get('untrusted_port', '?')}: "
+             f"{refusal.detail or refusal.user_reason}")
+        if reason_file:
+            try:
+                _write(reason_file, escape.client_reason(refusal.user_reason))
+            except OSError as err:
+                _log(f"cannot write auth_failed_reason_file: {err}")
+        return EXIT_REFUSED
+    except Exception as err:  # fail closed with a reason, never a traceback-only exit
+        _log(f"internal error: {type(err).__name__}: {err}")
+        if reason_file:
+            try:
+                _write(reason_file, escape.client_reason(MSG_CONFIG))
+            except OSError as werr:
+                _log(f"cannot write auth_failed_reason_file: {werr}")
+        return EXIT_REFUSED
+
+
+def entry() -> None:
+    sys.exit(main(os.environ, sys.argv))
+
+
+if __name__ == "__main__":
+    entry()

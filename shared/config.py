@@ -1,0 +1,331 @@
+"""Configuration shared by the hook and the callback service.
+
+One TOML file, then environment overrides named ``OPENVPN_SSO_<SECTION>__<KEY>``
+(``OPENVPN_SSO_PENDING_TIMEOUT``, ``OPENVPN_SSO_OIDC__CLIENT_SECRET``). Unknown keys
+are errors, and :func:`parse` reports every problem at once.
+
+The hook imports this module on every VPN connect, so it stays import-light on
+purpose: no ``dataclasses``/``typing``/``re``/``urllib`` at run time (each costs
+milliseconds of interpreter start-up; see ``bench/hook.py``). ``tomllib`` is
+loaded only when a file is actually read.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+ENV_PREFIX = "OPENVPN_SSO_"
+DEFAULT_PATH = "/etc/openvpn-sso/config.toml"
+# OpenVPN's client keeps 256 bytes for an INFO message: longer WEB_AUTH URLs are dropped.
+MAX_WEB_AUTH_LEN = 245
+STATE_CHARS = 32  # base64url of 24 random bytes, see shared.records.new_state
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` lists every issue found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+class Secret:
+    """A secret given inline or as ``file:/path``; read lazily, never printed.
+
+    Lazy on purpose: the hook runs as OpenVPN's unprivileged user and must not
+    fail on a client-secret file it never needs.
+    """
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    @property
+    def is_file(self) -> bool:
+        return self._source.startswith("file:")
+
+    @property
+    def path(self) -> str | None:
+        return self._source[5:] if self.is_file else None
+
+    def reveal(self) -> str:
+        if self.path is None:
+            return self._source
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                return fh.read().strip()
+        except OSError as err:
+            raise ConfigError([f"cannot read secret file {self.path}: {err.strerror}"]) from err
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+# ---------------------------------------------------------------- schema
+# A field is (kind, default); kind is "str", "int", "bool", "list", "secret".
+# REQUIRED marks fields without a default.
+REQUIRED = object()
+
+_SCHEMA: dict[str, dict[str, tuple[str, object]]] = {
+    "": {
+        "public_base_url": ("str", REQUIRED),
+        "pending_timeout": ("int", 300),
+        "key_prefix": ("str", "ovpnsso"),
+    },
+    "redis": {
+        "url": ("str", "redis://127.0.0.1:6379/0"),
+        "username": ("str", ""),
+        "password": ("secret", None),
+        "connect_timeout": ("int", 2),
+    },
+    "oidc": {
+        "issuer": ("str", REQUIRED),
+        "client_id": ("str", REQUIRED),
+        "client_secret": ("secret", REQUIRED),
+        "scopes": ("list", ["openid", "profile", "email"]),
+        "username_claim": ("str", "preferred_username"),
+        "groups_claim": ("str", "groups"),
+        "leeway": ("int", 60),
+        "http_timeout": ("int", 10),
+    },
+    "service": {
+        "cookie_secret": ("secret", REQUIRED),
+        "listen": ("str", "127.0.0.1:8080"),
+    },
+    "policy": {
+        "allowed_groups": ("list", []),
+    },
+}
+_SERVER_SCHEMA: dict[str, tuple[str, object]] = {
+    "management": ("str", REQUIRED),
+    "management_password": ("secret", None),
+    "pending_timeout": ("int", None),
+    "allowed_groups": ("list", None),
+    "display_name": ("str", ""),
+}
+
+
+class Section:
+    """Attribute access over a validated section (plain class: see module doc)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # only reached for unknown names
+        raise AttributeError(name)
+
+
+class ServerConfig(Section):
+    """One OpenVPN server: where its management interface is, per-server policy."""
+
+    id: str
+    management: str
+    management_password: Secret | None
+    pending_timeout: int | None
+    allowed_groups: list[str] | None
+    display_name: str
+
+
+class Config:
+    """The whole validated configuration."""
+
+    def __init__(self, top: Section, sections: dict[str, Section],
+                 servers: dict[str, ServerConfig]) -> None:
+        self.public_base_url: str = top.public_base_url.rstrip("/")
+        self.pending_timeout: int = top.pending_timeout
+        self.key_prefix: str = top.key_prefix
+        self.redis = sections["redis"]
+        self.oidc = sections["oidc"]
+        self.service = sections["service"]
+        self.policy = sections["policy"]
+        self.servers = servers
+
+    def server(self, server_id: str) -> ServerConfig:
+        try:
+            return self.servers[server_id]
+        except KeyError:
+            raise ConfigError([f"unknown server id {server_id!r}"]) from None
+
+    def pending_timeout_for(self, server_id: str) -> int:
+        own = self.server(server_id).pending_timeout
+        return own if own is not None else self.pending_timeout
+
+    def allowed_groups_for(self, server_id: str) -> list[str]:
+        own = self.server(server_id).allowed_groups
+        return own if own is not None else list(self.policy.allowed_groups)
+
+
+# ---------------------------------------------------------------- parsing
+
+def _coerce(kind: str, value: object, where: str, problems: list[str]) -> object:
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+    elif kind == "int":
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int):
+            return value
+        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+    elif kind == "list":
+        if isinstance(value, str):  # from the environment: comma-separated
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+    elif kind == "secret" and isinstance(value, str) and value:
+        return Secret(value)
+    problems.append(f"{where}: expected {kind}, got {type(value).__name__}")
+    return None
+
+
+def _section(raw: Mapping[str, Any], schema: Mapping[str, tuple[str, object]],
+             where: str, problems: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key in raw:
+        if key not in schema:
+            problems.append(f"{where}{key}: unknown setting")
+    for key, (kind, default) in schema.items():
+        if key in raw:
+            out[key] = _coerce(kind, raw[key], where + key, problems)
+        elif default is REQUIRED:
+            problems.append(f"{where}{key}: required")
+            out[key] = None
+        else:
+            out[key] = list(default) if isinstance(default, list) else default
+    return out
+
+
+def _env_overrides(env: Mapping[str, str], problems: list[str]) -> dict[str, dict[str, str]]:
+    """Map OPENVPN_SSO_* variables onto {section: {key: raw string}}."""
+    out: dict[str, dict[str, str]] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.rpartition("__")
+        if section not in _SCHEMA or key not in _SCHEMA[section]:
+            if name != ENV_PREFIX + "CONFIG":
+                problems.append(f"environment {name}: unknown setting")
+            continue
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def _is_token(text: str) -> bool:
+    return bool(text) and text.isascii() and text.replace("-", "").replace("_", "").isalnum()
+
+
+def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
+           problems: list[str]) -> None:
+    """Cross-field checks; pure, only appends to ``problems``."""
+    top = cfg[""]
+    base = top.get("public_base_url")
+    if isinstance(base, str):
+        if not base.startswith(("https://", "http://")) or "?" in base or "#" in base:
+            problems.append("public_base_url: must be an http(s) URL without query or fragment")
+        url_len = len("WEB_AUTH::") + len(base.rstrip("/")) + len("/login?s=") + STATE_CHARS
+        if url_len > MAX_WEB_AUTH_LEN:
+            problems.append(f"public_base_url: too long, the login URL would be {url_len} "
+                            f"characters and OpenVPN clients drop more than {MAX_WEB_AUTH_LEN}")
+    timeouts = [("pending_timeout", top.get("pending_timeout"))]
+    timeouts += [(f"servers.{sid}.pending_timeout", s.get("pending_timeout"))
+                 for sid, s in servers.items()]
+    for where, value in timeouts:
+        if isinstance(value, int) and not 10 <= value <= 3600:
+            problems.append(f"{where}: must be between 10 and 3600 seconds")
+    prefix = top.get("key_prefix")
+    if isinstance(prefix, str) and not _is_token(prefix):
+        problems.append("key_prefix: use letters, digits, '-' or '_'")
+    url = cfg["redis"].get("url")
+    if isinstance(url, str):
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            problems.append("redis.url: must start with redis://, rediss:// or unix://")
+        elif "@" in url:
+            problems.append("redis.url: put credentials in redis.username/redis.password "
+                            "(file:...) so they never show up in logs")
+    issuer = cfg["oidc"].get("issuer")
+    if isinstance(issuer, str) and not issuer.startswith(("https://", "http://")):
+        problems.append("oidc.issuer: must be an http(s) URL")
+    scopes = cfg["oidc"].get("scopes")
+    if isinstance(scopes, list) and "openid" not in scopes:
+        problems.append("oidc.scopes: must include 'openid'")
+    if not servers:
+        problems.append("servers: define at least one [servers.<id>] with its management endpoint")
+    for sid, server in servers.items():
+        if not _is_token(sid) or len(sid) > 64:
+            problems.append(f"servers.{sid}: server ids use letters, digits, '-' or '_'")
+        mgmt = server.get("management")
+        if isinstance(mgmt, str):
+            if mgmt.startswith("unix:"):
+                if not mgmt[5:].startswith("/"):
+                    problems.append(f"servers.{sid}.management: unix: needs an absolute path")
+            elif mgmt.startswith("tcp:"):
+                host, _, port = mgmt[4:].rpartition(":")
+                if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                    problems.append(f"servers.{sid}.management: expected tcp:HOST:PORT")
+                elif server.get("management_password") is None:
+                    problems.append(f"servers.{sid}.management_password: required for a TCP "
+                                    "management interface")
+            else:
+                problems.append(f"servers.{sid}.management: expected unix:/path or tcp:HOST:PORT")
+
+
+def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed TOML document plus environment overrides (pure)."""
+    problems: list[str] = []
+    overrides = _env_overrides(env or {}, problems)
+    merged: dict[str, dict[str, Any]] = {}
+    top_raw = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    for name in raw:
+        if isinstance(raw[name], dict) and name not in _SCHEMA and name != "servers":
+            problems.append(f"[{name}]: unknown section")
+    for name, schema in _SCHEMA.items():
+        source = dict(top_raw if name == "" else raw.get(name, {}))
+        source.update(overrides.get(name, {}))
+        merged[name] = _section(source, schema, f"{name}." if name else "", problems)
+    servers_raw = raw.get("servers", {})
+    servers: dict[str, dict[str, Any]] = {}
+    if not isinstance(servers_raw, dict):
+        problems.append("servers: expected a table of [servers.<id>] sections")
+        servers_raw = {}
+    for sid, body in servers_raw.items():
+        if not isinstance(body, dict):
+            problems.append(f"servers.{sid}: expected a table")
+            continue
+        servers[sid] = _section(body, _SERVER_SCHEMA, f"servers.{sid}.", problems)
+    _check(merged, servers, problems)
+    if problems:
+        raise ConfigError(problems)
+    sections = {name: Section(values) for name, values in merged.items() if name}
+    server_objs = {sid: ServerConfig({"id": sid, **body}) for sid, body in servers.items()}
+    return Config(Section(merged[""]), sections, server_objs)
+
+
+def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the TOML file at ``path`` (default from the environment)."""
+    env = os.environ if env is None else env
+    path = path or env.get(ENV_PREFIX + "CONFIG") or DEFAULT_PATH
+    import tomllib  # deferred: only needed here, and costs a few ms of start-up
+
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as err:
+        raise ConfigError([f"cannot read {path}: {err.strerror}"]) from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{path}: {err}"]) from err
+    return parse(raw, env)

@@ -1,0 +1,158 @@
+"""A minimal Redis (RESP2) client for the hook.
+
+Why not redis-py here: ``import redis`` alone costs many times a bare interpreter
+start (``bench/hook.py`` prints the figure), and OpenVPN's whole server is frozen
+while the hook runs. The hook needs one command on one connection, so it speaks
+RESP directly. The callback service uses redis-py; both run the same behaviour
+suite (``tests/integration/test_store.py``) against a real Redis.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from shared.store import StoreUnavailable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class RedisError(StoreUnavailable):
+    """Redis unreachable, timed out or answered with an error."""
+
+
+class RedisAddress:
+    """Where Redis is: parsed from ``redis://host:port/db``, ``rediss://…`` or
+    ``unix:///path?db=N`` (pure)."""
+
+    __slots__ = ("db", "host", "path", "port", "tls")
+
+    def __init__(self, url: str) -> None:
+        self.tls = url.startswith("rediss://")
+        self.db = 0
+        self.path = ""
+        self.host = ""
+        self.port = 6379
+        if url.startswith("unix://"):
+            path, _, query = url[7:].partition("?")
+            self.path = path
+            for part in query.split("&"):
+                key, _, value = part.partition("=")
+                if key == "db" and value.isdigit():
+                    self.db = int(value)
+            return
+        if not url.startswith(("redis://", "rediss://")):
+            raise RedisError("redis URL must start with redis://, rediss:// or unix://")
+        rest = url.split("://", 1)[1]
+        hostport, _, db = rest.partition("/")
+        db = db.partition("?")[0]
+        if db:
+            if not db.isdigit():
+                raise RedisError("redis URL: the database must be a number")
+            self.db = int(db)
+        if hostport.startswith("["):  # [IPv6]:port
+            host, _, after = hostport[1:].partition("]")
+            port = after[1:] if after.startswith(":") else ""
+        else:
+            host, _, port = hostport.partition(":")
+        self.host = host or "127.0.0.1"
+        if port:
+            if not port.isdigit():
+                raise RedisError("redis URL: the port must be a number")
+            self.port = int(port)
+
+
+def encode_command(*args: str | bytes | int) -> bytes:
+    """RESP array of bulk strings (pure)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8")
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class RespConnection:
+    """One blocking connection; every operation is bounded by ``timeout`` seconds."""
+
+    def __init__(self, address: RedisAddress, *, timeout: float, username: str = "",
+                 password: str | None = None) -> None:
+        try:
+            if address.path:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(timeout)
+                sock.connect(address.path)
+            else:
+                sock = socket.create_connection((address.host, address.port), timeout=timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if address.tls:
+                    import ssl  # only for rediss://; costs milliseconds otherwise
+
+                    ctx = ssl.create_default_context()
+                    sock = ctx.wrap_socket(sock, server_hostname=address.host)
+        except OSError as err:
+            where = address.path or f"{address.host}:{address.port}"
+            raise RedisError(f"cannot connect to Redis at {where}: {err}") from err
+        self._sock = sock
+        self._buf = b""
+        try:
+            if password is not None:
+                args = ("AUTH", username, password) if username else ("AUTH", password)
+                self.call(*args)
+            if address.db:
+                self.call("SELECT", address.db)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> RespConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, *args: str | bytes | int) -> Any:
+        try:
+            self._sock.sendall(encode_command(*args))
+            return self._read_reply()
+        except OSError as err:  # includes socket.timeout
+            raise RedisError(f"Redis did not answer: {err}") from err
+
+    def _read_line(self) -> bytes:
+        while b"\r\n" not in self._buf:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise RedisError("Redis closed the connection")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\r\n")
+        return line
+
+    def _read_exact(self, size: int) -> bytes:
+        while len(self._buf) < size + 2:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise RedisError("Redis closed the connection")
+            self._buf += chunk
+        data, self._buf = self._buf[:size], self._buf[size + 2:]
+        return data
+
+    def _read_reply(self) -> Any:
+        line = self._read_line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            # Redis error text never holds our arguments, so it is safe to show.
+            raise RedisError("Redis error: " + rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            size = int(rest)
+            return None if size < 0 else self._read_exact(size)
+        if kind == b"*":
+            count = int(rest)
+            return None if count < 0 else [self._read_reply() for _ in range(count)]
+        raise RedisError(f"unexpected reply from Redis: {line[:40]!r}")

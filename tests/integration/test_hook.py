@@ -1,0 +1,129 @@
+"""The hook as OpenVPN runs it: a separate process, a bare environment, real Redis."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from demo.parts import BIN, RedisServer, secret_file, write_config
+from shared.records import is_state
+
+HOOK = str(BIN / "openvpn-sso-hook")
+
+
+@pytest.fixture
+def setup(tmp_path: Path, redis_server: RedisServer) -> dict[str, Path | str]:
+    ovpn_conf = tmp_path / "server.conf"
+    ovpn_conf.write_text("dev tun\nmanagement-client-auth\n")
+    cfg = write_config(tmp_path / "config.toml", base_url="https://login.example.test",
+                       redis_url=redis_server.url, issuer="http://127.0.0.1:1",
+                       client_id="openvpn", client_secret_file=secret_file(tmp_path / "cs"),
+                       cookie_secret_file=secret_file(tmp_path / "ck"),
+                       servers={"vpn1": {"management": f"unix:{tmp_path}/m.sock"}},
+                       pending_timeout=120)
+    for name in ("pending", "control", "reason"):
+        (tmp_path / name).write_text("")
+    via = tmp_path / "via"
+    via.write_text("alice\nignored-password\n")
+    return {"dir": tmp_path, "config": cfg, "ovpn_conf": ovpn_conf, "via": via}
+
+
+def run_hook(setup: dict[str, Path | str], **env_changes: str | None) -> subprocess.CompletedProcess[str]:
+    d = Path(setup["dir"])
+    env = {
+        "IV_SSO": "openurl,webauth,crtext", "IV_PLAT": "linux", "IV_VER": "2.6.14",
+        "common_name": "alice", "untrusted_ip": "192.0.2.7", "untrusted_port": "51234",
+        "auth_pending_file": str(d / "pending"), "auth_control_file": str(d / "control"),
+        "auth_failed_reason_file": str(d / "reason"), "config": str(setup["ovpn_conf"]),
+        "script_type": "user-pass-verify",
+    }
+    for k, v in env_changes.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    argv = [HOOK, "--config", str(setup["config"]), "--server", "vpn1", str(setup["via"])]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_defers_with_a_short_web_auth_url_and_stores_the_record(setup, redis_server) -> None:  # type: ignore[no-untyped-def]
+    proc = run_hook(setup)
+    assert proc.returncode == 2, proc.stderr
+    d = Path(setup["dir"])
+    timeout, method, extra = (d / "pending").read_text().splitlines()
+    assert (timeout, method) == ("150", "webauth")
+    assert extra.startswith("WEB_AUTH::https://login.example.test/login?s=")
+    assert len(extra) <= 245
+    assert (d / "control").read_text() == "1"
+    state = extra.rsplit("=", 1)[1]
+    assert is_state(state)
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    rec = r.hgetall(f"ovpnsso:login:{state}")
+    assert rec["phase"] == "pending" and rec["server"] == "vpn1"
+    assert (rec["cn"], rec["username"], rec["ip"], rec["port"]) == (
+        "alice", "alice", "192.0.2.7", "51234")
+    assert (rec["plat"], rec["ver"]) == ("linux", "2.6.14")
+    assert 120 < r.ttl(f"ovpnsso:login:{state}") <= 180
+    assert proc.stderr == ""
+
+
+def test_client_without_webauth_is_refused_at_once(setup) -> None:  # type: ignore[no-untyped-def]
+    for iv_sso in (None, "", "openurl", "crtext,webauthx"):
+        proc = run_hook(setup, IV_SSO=iv_sso)
+        assert proc.returncode == 1
+        reason = (Path(setup["dir"]) / "reason").read_text()
+        assert "requires web login" in reason and "\n" not in reason
+        assert (Path(setup["dir"]) / "pending").read_text() == ""
+
+
+def test_redis_down_refuses_with_a_reason(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = run_hook(setup, OPENVPN_SSO_REDIS__URL="redis://127.0.0.1:1/0")
+    assert proc.returncode == 1
+    assert "temporarily unavailable" in (tmp_path / "reason").read_text()
+    assert "cannot connect to Redis" in proc.stderr
+
+
+def test_bad_config_refuses_with_a_reason(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    Path(setup["config"]).write_text("public_base_url = 'x'\nnonsense = 1\n")
+    proc = run_hook(setup)
+    assert proc.returncode == 1
+    assert "configuration error" in (tmp_path / "reason").read_text()
+    assert "nonsense: unknown setting" in proc.stderr
+
+
+def test_refuses_when_openvpn_lacks_management_client_auth(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    Path(setup["ovpn_conf"]).write_text("dev tun\n# management-client-auth\n")
+    proc = run_hook(setup)
+    assert proc.returncode == 1
+    assert "without management-client-auth" in proc.stderr
+    assert (tmp_path / "control").read_text() == ""
+
+
+def test_hostile_client_values_are_refused_or_stored_verbatim(setup, redis_server) -> None:  # type: ignore[no-untyped-def]
+    proc = run_hook(setup, common_name="x" * 300)
+    assert proc.returncode == 1
+    assert "invalid connection details" in (Path(setup["dir"]) / "reason").read_text()
+    evil = 'eve"\\\nclient-auth 0 0'
+    proc = run_hook(setup, common_name=evil)
+    assert proc.returncode == 2, proc.stderr
+    state = (Path(setup["dir"]) / "pending").read_text().splitlines()[2].rsplit("=", 1)[1]
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    assert r.hget(f"ovpnsso:login:{state}", "cn") == evil
+
+
+def test_hook_imports_stay_light() -> None:
+    """What importing the hook adds to a bare interpreter start (the benchmark has
+    the cost; this keeps heavy modules from creeping in)."""
+    code = ("import sys; before = set(sys.modules); import hooks.auth; "
+            "sys.stdout.write(' '.join(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    added = set(out.stdout.split())
+    assert "hooks.auth" in added
+    heavy = {"redis", "requests", "flask", "click", "authlib", "typing", "dataclasses", "re",
+             "urllib", "urllib.parse", "ssl", "json", "tomllib", "email", "logging", "asyncio",
+             "inspect", "enum"}
+    assert not heavy & added, sorted(heavy & added)

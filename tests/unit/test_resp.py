@@ -1,0 +1,24 @@
+import pytest
+
+from shared.resp import RedisAddress, RedisError, encode_command
+
+
+def test_encode_command() -> None:
+    assert encode_command("SET", "k", 5, b"\r\n") == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n5\r\n$2\r\n\r\n\r\n"
+
+
+@pytest.mark.parametrize(("url", "expect"), [
+    ("redis://127.0.0.1:6380/2", ("127.0.0.1", 6380, 2, "", False)),
+    ("redis://redis", ("redis", 6379, 0, "", False)),
+    ("rediss://[::1]:7000/1", ("::1", 7000, 1, "", True)),
+    ("unix:///run/redis.sock?db=3", ("", 6379, 3, "/run/redis.sock", False)),
+])
+def test_address(url: str, expect: tuple[str, int, int, str, bool]) -> None:
+    a = RedisAddress(url)
+    assert (a.host, a.port, a.db, a.path, a.tls) == expect
+
+
+def test_bad_address() -> None:
+    for url in ("http://x", "redis://h:port", "redis://h/db"):
+        with pytest.raises(RedisError):
+            RedisAddress(url)
