@@ -216,6 +216,7 @@ class CallbackService:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> CallbackService:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "openvpn-sso"), "serve", "--config", str(self.config_path),

@@ -134,7 +134,9 @@ def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> 
         raise Refusal(MSG_CONFIG, "OpenVPN runs without management-client-auth: refusing, "
                       "since clients would be admitted without a login")
     try:
-        cfg = configmod.load(config_path, environ)
+        pending_file = environ.get("auth_pending_file", "")
+        cfg = configmod.load(config_path, environ,
+                             cache_dir=os.path.dirname(pending_file) or None)
         server_id = server_id or ""
         timeout = cfg.pending_timeout_for(server_id)
     except configmod.ConfigError as err:

@@ -315,17 +315,77 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Confi
     return Config(Section(merged[""]), sections, server_objs)
 
 
-def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the TOML file at ``path`` (default from the environment)."""
-    env = os.environ if env is None else env
-    path = path or env.get(ENV_PREFIX + "CONFIG") or DEFAULT_PATH
-    import tomllib  # deferred: only needed here, and costs a few ms of start-up
+def read_toml(path: str) -> dict[str, Any]:
+    import tomllib  # deferred: costs more start-up than the rest of the hook together
 
     try:
         with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+            return tomllib.load(fh)
     except OSError as err:
         raise ConfigError([f"cannot read {path}: {err.strerror}"]) from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError([f"{path}: {err}"]) from err
+
+
+def _stamp(path: str) -> list[int]:
+    st = os.stat(path)
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev]
+
+
+def _cached_toml(path: str, cache_dir: str) -> dict[str, Any]:
+    """The parsed TOML document, through a ``marshal`` cache in ``cache_dir``.
+
+    For the hook: parsing TOML (``tomllib`` imports ``re``, ``typing``, ``string``,
+    ``datetime``) costs more than everything else it does. The cache holds only the
+    parsed document, keyed by the file's stat stamp, so any edit is seen at once;
+    validation and environment overrides still run every time. ``cache_dir`` is
+    OpenVPN's tmp-dir, which it already trusts with its auth control files; a
+    cache not owned by us, writable by others, or a symlink is ignored.
+    """
+    import marshal  # built in: costs nothing
+
+    abspath = os.path.abspath(path)
+    try:
+        stamp = _stamp(abspath)
+    except OSError as err:
+        raise ConfigError([f"cannot read {path}: {err.strerror}"]) from err
+    cache = os.path.join(cache_dir, "openvpn-sso-config" + abspath.replace("/", "_") + ".cache")
+    try:
+        fd = os.open(cache, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
+                with os.fdopen(fd, "rb") as fh:
+                    fd = -1
+                    entry = marshal.load(fh)  # noqa: S302 (our own file, checked above)
+                if isinstance(entry, dict) and entry.get("stamp") == stamp:
+                    raw = entry.get("raw")
+                    if isinstance(raw, dict):
+                        return raw
+        finally:
+            if fd >= 0:
+                os.close(fd)
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    raw = read_toml(abspath)
+    tmp = f"{cache}.{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            marshal.dump({"stamp": stamp, "raw": raw}, fh)
+        os.replace(tmp, cache)
+    except (OSError, ValueError):  # best effort: unwritable dir, unmarshallable value
+        try:  # noqa: SIM105 (contextlib would cost the hook start-up time)
+            os.unlink(tmp)
+        except OSError:
+            pass
+    return raw
+
+
+def load(path: str | None = None, env: Mapping[str, str] | None = None,
+         cache_dir: str | None = None) -> Config:
+    """Read and validate the TOML file at ``path`` (default from the environment)."""
+    env = os.environ if env is None else env
+    path = path or env.get(ENV_PREFIX + "CONFIG") or DEFAULT_PATH
+    raw = _cached_toml(path, cache_dir) if cache_dir else read_toml(path)
     return parse(raw, env)

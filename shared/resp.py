@@ -5,11 +5,14 @@ start (``bench/hook.py`` prints the figure), and OpenVPN's whole server is froze
 while the hook runs. The hook needs one command on one connection, so it speaks
 RESP directly. The callback service uses redis-py; both run the same behaviour
 suite (``tests/integration/test_store.py``) against a real Redis.
+
+It uses the C module ``_socket`` rather than ``socket``: the latter pulls in
+``enum`` and ``selectors`` and costs several milliseconds per connect.
 """
 
 from __future__ import annotations
 
-import socket
+import _socket
 
 from shared.store import StoreUnavailable
 
@@ -63,6 +66,32 @@ class RedisAddress:
             self.port = int(port)
 
 
+def _connect(sock: Any, target: object) -> None:
+    try:
+        sock.connect(target)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _tcp_connect(host: str, port: int, timeout: float) -> Any:
+    """Like socket.create_connection: try each address until one connects."""
+    last: OSError | None = None
+    # A str host makes getaddrinfo load the idna codec (and with it `re`): ~7 ms.
+    name = host.encode() if host.isascii() else host.encode("idna")
+    for family, kind, proto, _, addr in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            _connect(sock, addr)
+        except OSError as err:
+            last = err
+            continue
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        return sock
+    raise last or OSError(f"no address for {host}")
+
+
 def encode_command(*args: str | bytes | int) -> bytes:
     """RESP array of bulk strings (pure)."""
     out = [b"*%d\r\n" % len(args)]
@@ -79,17 +108,19 @@ class RespConnection:
                  password: str | None = None) -> None:
         try:
             if address.path:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 sock.settimeout(timeout)
-                sock.connect(address.path)
-            else:
-                sock = socket.create_connection((address.host, address.port), timeout=timeout)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if address.tls:
-                    import ssl  # only for rediss://; costs milliseconds otherwise
+                _connect(sock, address.path)
+            elif address.tls:
+                import socket  # only for rediss://; ssl needs socket.socket objects
+                import ssl
 
-                    ctx = ssl.create_default_context()
-                    sock = ctx.wrap_socket(sock, server_hostname=address.host)
+                ctx = ssl.create_default_context()
+                sock = ctx.wrap_socket(
+                    socket.create_connection((address.host, address.port), timeout=timeout),
+                    server_hostname=address.host)
+            else:
+                sock = _tcp_connect(address.host, address.port, timeout)
         except OSError as err:
             where = address.path or f"{address.host}:{address.port}"
             raise RedisError(f"cannot connect to Redis at {where}: {err}") from err
@@ -118,7 +149,7 @@ class RespConnection:
         try:
             self._sock.sendall(encode_command(*args))
             return self._read_reply()
-        except OSError as err:  # includes socket.timeout
+        except OSError as err:  # includes timeouts
             raise RedisError(f"Redis did not answer: {err}") from err
 
     def _read_line(self) -> bytes:

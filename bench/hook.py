@@ -1,0 +1,91 @@
+"""Hook stall per connect vs a bare interpreter start, measured in the same run.
+
+    .venv/bin/python bench/hook.py [--runs 40]
+
+Starts a real redis-server on loopback, then alternates runs of
+``python -c pass`` (baseline) and the installed ``openvpn-sso-hook`` with an
+environment like OpenVPN's (the hook connects to Redis, writes the record and the
+pending/control files). Prints medians, the ratio (goal <= 1.6x) and peak RSS
+(goal <= 20 MB). Alternating keeps both exposed to the same machine noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from demo.parts import BIN, RedisServer, secret_file, write_config  # noqa: E402
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and exit status of one child process."""
+    start = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, env)
+    _, status = os.waitpid(pid, 0)
+    return time.perf_counter() - start, os.waitstatus_to_exitcode(status)
+
+
+def peak_rss_mb(argv: list[str], env: dict[str, str], out: Path) -> float:
+    """Peak RSS through GNU time: a child's ru_maxrss taken from this (large)
+    Python process would count our own pages from before the exec."""
+    subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(out), *argv], env=env, check=False)
+    return int(out.read_text().split()[-1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with RedisServer(tmp / "redis") as redis_server:
+            ovpn_conf = tmp / "server.conf"
+            ovpn_conf.write_text("management-client-auth\n")
+            cfg = write_config(tmp / "config.toml", base_url="https://vpn-login.example.com",
+                               redis_url=redis_server.url, issuer="https://idp.example.com",
+                               client_id="openvpn", client_secret_file=secret_file(tmp / "cs"),
+                               cookie_secret_file=secret_file(tmp / "ck"),
+                               servers={"vpn1": {"management": f"unix:{tmp}/m.sock"}})
+            via = tmp / "via"
+            via.write_text("alice\nx\n")
+            env = {"IV_SSO": "webauth,openurl", "IV_PLAT": "linux", "IV_VER": "2.6.14",
+                   "common_name": "alice", "untrusted_ip": "192.0.2.7",
+                   "untrusted_port": "51000", "config": str(ovpn_conf),
+                   "auth_pending_file": str(tmp / "p"), "auth_control_file": str(tmp / "c"),
+                   "auth_failed_reason_file": str(tmp / "r")}
+            hook = [str(BIN / "openvpn-sso-hook"), "--config", str(cfg), "--server", "vpn1",
+                    str(via)]
+            base = [sys.executable, "-c", "pass"]
+            base_t, hook_t = [], []
+            for i in range(args.runs + 3):
+                bt, _ = timed(base, {})
+                ht, hrc = timed(hook, env)
+                if hrc != 2:
+                    sys.exit(f"hook exited {hrc}: {(tmp / 'r').read_text()}")
+                if i >= 3:  # warm-up runs fill the page cache
+                    base_t.append(bt)
+                    hook_t.append(ht)
+            base_rss = [peak_rss_mb(base, {}, tmp / "rss") for _ in range(5)]
+            hook_rss = [peak_rss_mb(hook, env, tmp / "rss") for _ in range(5)]
+    b, h = statistics.median(base_t), statistics.median(hook_t)
+    print(f"runs: {args.runs} each, alternating, after 3 warm-up runs")
+    print(f"baseline `python -c pass`: median {b * 1000:.1f} ms, "
+          f"p90 {statistics.quantiles(base_t, n=10)[-1] * 1000:.1f} ms, "
+          f"peak RSS {max(base_rss):.1f} MB")
+    print(f"hook (Redis write + pending file): median {h * 1000:.1f} ms, "
+          f"p90 {statistics.quantiles(hook_t, n=10)[-1] * 1000:.1f} ms, "
+          f"peak RSS {max(hook_rss):.1f} MB  (goal <= 20 MB)")
+    print(f"ratio hook/baseline (median): {h / b:.2f}x  (goal <= 1.6x)")
+
+
+if __name__ == "__main__":
+    main()
