@@ -32,7 +32,8 @@ def setup(tmp_path: Path, redis_server: RedisServer) -> dict[str, Path | str]:
     return {"dir": tmp_path, "config": cfg, "ovpn_conf": ovpn_conf, "via": via}
 
 
-def run_hook(setup: dict[str, Path | str], **env_changes: str | None) -> subprocess.CompletedProcess[str]:
+def run_hook(setup: dict[str, Path | str],
+             **env_changes: str | None) -> subprocess.CompletedProcess[str]:
     d = Path(setup["dir"])
     env = {
         "IV_SSO": "openurl,webauth,crtext", "IV_PLAT": "linux", "IV_VER": "2.6.14",

@@ -45,7 +45,7 @@ def test_environment_overrides_and_unknown_variables() -> None:
     assert cfg.pending_timeout == 120
     assert cfg.oidc.scopes == ["openid", "groups"]
     assert cfg.redis.url == "redis://10.0.0.5:6380/2"
-    with pytest.raises(config.ConfigError, match="OPENVPN_SSO_OIDC__NOPE: unknown"):
+    with pytest.raises(config.ConfigError, match=r"OPENVPN_SSO_OIDC__NOPE: unknown"):
         config.parse(BASE, {"OPENVPN_SSO_OIDC__NOPE": "x"})
 
 
@@ -67,7 +67,7 @@ def test_login_url_length_is_checked() -> None:
 
 
 def test_credentials_in_redis_url_are_refused() -> None:
-    with pytest.raises(config.ConfigError, match="redis.url: put credentials"):
+    with pytest.raises(config.ConfigError, match=r"redis\.url: put credentials"):
         config.parse({**BASE, "redis": {"url": "redis://:pw@host:6379/0"}})
 
 

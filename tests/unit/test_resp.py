@@ -4,7 +4,8 @@ from shared.resp import RedisAddress, RedisError, encode_command
 
 
 def test_encode_command() -> None:
-    assert encode_command("SET", "k", 5, b"\r\n") == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n5\r\n$2\r\n\r\n\r\n"
+    assert encode_command("SET", "k", 5, b"\r\n") == (
+        b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n5\r\n$2\r\n\r\n\r\n")
 
 
 @pytest.mark.parametrize(("url", "expect"), [
