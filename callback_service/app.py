@@ -87,7 +87,12 @@ def binding_hash(token: str) -> str:
 
 
 def idp_error_message(error: str) -> str:
-    code = "".join(c for c in error[:40] if c.isalnum() or c == "_")
+    # RFC 6749 error codes are short ASCII tokens: keep the leading token only.
+    code = ""
+    for c in error[:40]:
+        if not (c.isascii() and (c.isalnum() or c == "_")):
+            break
+        code += c
     if code in ("access_denied", "login_required", "consent_required"):
         return "The login was cancelled or refused at the identity provider."
     return f"The identity provider returned an error ({code or 'unknown'})."

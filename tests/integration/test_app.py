@@ -1,0 +1,196 @@
+"""The callback service's flow logic against a real Redis, with the IdP and the
+management sender replaced by small fakes (the e2e tests use the real ones)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from callback_service.app import create_app
+from callback_service.oidc import IdPError, TokenInvalid
+from demo.parts import RedisServer
+from shared import config
+from shared.management.sender import Delivery, Verdict
+from shared.records import LoginRecord, login_key, new_state, pending_fields, record_ttl
+from shared.redis_store import RedisStore
+
+CFG = {
+    "public_base_url": "https://login.example.test",
+    "oidc": {"issuer": "https://idp.example.test", "client_id": "openvpn",
+             "client_secret": "cs"},
+    "service": {"cookie_secret": "k" * 32},
+    "policy": {"allowed_groups": ["vpn-users"]},
+    "servers": {"vpn1": {"management": "unix:/nonexistent"}},
+}
+
+
+class FakeProvider:
+    def __init__(self) -> None:
+        self.claims: dict[str, Any] = {"sub": "1", "preferred_username": "alice",
+                                       "groups": ["vpn-users"]}
+        self.fail: Exception | None = None
+        self.nonces: list[str] = []
+
+    def authorization_url(self, *, state: str, nonce: str, code_verifier: str) -> str:
+        assert len(code_verifier) >= 43
+        return f"https://idp.example.test/auth?state={state}&nonce={nonce}"
+
+    def exchange_code(self, code: str, code_verifier: str) -> dict[str, Any]:
+        if self.fail:
+            raise self.fail
+        return {"id_token": "token-for-" + code}
+
+    def validate_id_token(self, id_token: str, *, nonce: str, now: float) -> dict[str, Any]:
+        self.nonces.append(nonce)
+        return self.claims
+
+
+class Harness:
+    def __init__(self, redis_url: str) -> None:
+        self.cfg = config.parse({**CFG, "redis": {"url": redis_url}})
+        self.store = RedisStore(redis.Redis.from_url(redis_url))
+        self.provider = FakeProvider()
+        self.verdicts: list[Verdict] = []
+        self.outcome = "approved"
+        app = create_app(self.cfg, self.store, self.provider, self.deliver)  # type: ignore[arg-type]
+        self.client: FlaskClient = app.test_client()
+
+    def deliver(self, server: Any, record: LoginRecord, verdict: Verdict) -> Delivery:
+        self.verdicts.append(verdict)
+        return Delivery(self.outcome if verdict.approve else "denied", verdict.reason, 1)
+
+    def pending(self, timeout: int = 300, **client: str) -> str:
+        state = new_state()
+        fields = pending_fields(server="vpn1", now=time.time(), timeout=timeout, client={
+            "cn": "alice", "username": "alice", "ip": "192.0.2.1", "port": "5000", **client})
+        self.store.create(login_key("ovpnsso", state), fields, record_ttl(timeout))
+        return state
+
+    def login(self, state: str) -> Any:
+        return self.client.get(f"/login?s={state}")
+
+    def callback(self, state: str, query: str = "code=abc") -> Any:
+        return self.client.get(f"/callback?state={state}&{query}")
+
+
+@pytest.fixture
+def h(redis_server: RedisServer) -> Iterator[Harness]:
+    yield Harness(redis_server.url)
+
+
+def test_happy_path_binds_browser_and_uses_pkce_and_nonce(h: Harness) -> None:
+    state = h.pending()
+    resp = h.login(state)
+    assert resp.status_code == 302
+    q = parse_qs(urlparse(resp.headers["Location"]).query)
+    assert q["state"] == [state]
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+    assert resp.headers["Cache-Control"] == "no-store"
+    ok = h.callback(state)
+    assert ok.status_code == 200 and b"Signed in as alice" in ok.data
+    assert h.provider.nonces == q["nonce"]
+    assert [v.approve for v in h.verdicts] == [True]
+    # a replayed callback changes nothing
+    again = h.callback(state)
+    assert again.status_code == 409 and len(h.verdicts) == 1
+
+
+def test_second_login_with_the_same_link_is_refused(h: Harness) -> None:
+    state = h.pending()
+    assert h.login(state).status_code == 302
+    assert h.login(state).status_code == 409
+
+
+def test_callback_from_another_browser_denies_the_client(h: Harness) -> None:
+    state = h.pending()
+    h.login(state)
+    other = h.client.application.test_client()
+    resp = other.get(f"/callback?state={state}&code=abc")
+    assert resp.status_code == 403
+    assert [(v.approve, v.reason) for v in h.verdicts] == [
+        (False, "Login was finished in a different browser")]
+    assert h.callback(state).status_code == 409  # and the right browser cannot reuse it
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    ("error=access_denied&error_description=nope",
+     "The login was cancelled or refused at the identity provider."),
+    ("error=server_error%0Aclient-auth",
+     "The identity provider returned an error (server_error)."),
+    ("", "Login failed: no authorization code"),
+])
+def test_idp_errors_deny_the_client_at_once(h: Harness, query: str, reason: str) -> None:
+    state = h.pending()
+    h.login(state)
+    resp = h.callback(state, query)
+    assert 400 <= resp.status_code < 500
+    assert [(v.approve, v.reason) for v in h.verdicts] == [(False, reason)]
+
+
+@pytest.mark.parametrize("error", [IdPError("invalid_grant"), TokenInvalid("bad nonce")])
+def test_code_or_token_failure_denies(h: Harness, error: Exception) -> None:
+    h.provider.fail = error if isinstance(error, IdPError) else None
+    if isinstance(error, TokenInvalid):
+        def bad(*a: Any, **k: Any) -> dict[str, Any]:
+            raise error
+        h.provider.validate_id_token = bad  # type: ignore[method-assign]
+    state = h.pending()
+    h.login(state)
+    assert h.callback(state).status_code == 502
+    assert [v.approve for v in h.verdicts] == [False]
+
+
+def test_policy_denial_is_shown_escaped(h: Harness) -> None:
+    h.provider.claims = {"sub": "1", "preferred_username": "<script>alert(1)</script>",
+                         "groups": ["nope"]}
+    state = h.pending()
+    h.login(state)
+    resp = h.callback(state)
+    assert resp.status_code == 403
+    assert b"<script>" not in resp.data and b"&lt;script&gt;" in resp.data
+    assert not h.verdicts[0].approve and "not in any of the groups" in h.verdicts[0].reason
+
+
+def test_expired_login_denies_the_waiting_client(h: Harness) -> None:
+    state = h.pending(timeout=300)
+    h.store.transition(login_key("ovpnsso", state), "pending", None,
+                       {"deadline": f"{time.time() - 1:.3f}"})
+    resp = h.login(state)
+    assert resp.status_code == 410
+    assert [(v.approve, v.reason) for v in h.verdicts] == [
+        (False, "Login link expired: reconnect to get a new one")]
+
+
+def test_client_gone_page(h: Harness) -> None:
+    h.outcome = "gone"
+    state = h.pending()
+    h.login(state)
+    resp = h.callback(state)
+    assert resp.status_code == 410 and b"no longer waiting" in resp.data
+
+
+def test_malformed_requests_get_4xx_pages(h: Harness) -> None:
+    for url in ("/login", "/login?s=" + "x" * 5000, "/login?s=%ff%fe", "/callback",
+                "/callback?state=../../x", "/nope"):
+        resp = h.client.get(url)
+        assert 400 <= resp.status_code < 500, url
+        assert b"<title>" in resp.data
+
+
+def test_unknown_state(h: Harness) -> None:
+    assert h.login(new_state()).status_code == 404
+    assert h.callback(new_state()).status_code == 404
+
+
+def test_readyz_reports_redis(h: Harness) -> None:
+    assert h.client.get("/readyz").status_code == 200
+    down = Harness("redis://127.0.0.1:1/0")
+    assert down.client.get("/readyz").status_code == 503
+    assert down.client.get(f"/login?s={new_state()}").status_code == 503
