@@ -1,11 +1,12 @@
 """The callback service: ``/login`` sends the browser to the IdP, ``/callback``
-validates the result, applies policy and delivers the verdict to OpenVPN.
+validates the result, checks policy and identity binding, ``/confirm`` takes the
+user's explicit approval, and the verdict goes to OpenVPN.
 
 Stateless: everything about a login lives in its Redis record, and every phase
-change is one atomic script, so any replica can serve any request and a state is
-usable once across all of them.
+change is one atomic compare-and-set, so any replica can serve any request and
+each step of a login works once.
 
-Untrusted here: the query string and cookies (browser), the record's client
+Untrusted here: the query string, form and cookies (browser), the record's client
 fields (VPN client), and the claims (IdP). Pages are rendered by Jinja with
 autoescaping; reasons sent to OpenVPN go through ``shared.escape``.
 """
@@ -23,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from callback_service import policy
+from callback_service import binding, policy
 from callback_service.oidc import IdPError, Provider, TokenInvalid
 from shared.config import Config, ServerConfig
 from shared.escape import log_text, one_line
 from shared.management.codec import ProtocolError
 from shared.management.sender import Delivery, ManagementUnavailable, Verdict
 from shared.records import (
+    PHASE_CONFIRM,
     PHASE_DONE,
     PHASE_PENDING,
     PHASE_REDIRECTED,
@@ -38,6 +40,7 @@ from shared.records import (
     RecordError,
     is_state,
     login_key,
+    pending_set_keys,
 )
 from shared.store import StoreUnavailable
 
@@ -62,6 +65,12 @@ MSG_UNDELIVERED = ("Your login could not be passed to the VPN server. Reconnect 
                    "and try again; contact your administrator if this persists.")
 MSG_STORE_DOWN = "The login service is temporarily unavailable. Try again in a minute."
 MSG_INTERNAL = "Something went wrong on the login service. Reconnect your VPN client to try again."
+MSG_RATE = "Too many requests from your address. Wait a minute and try again."
+REASON_EXPIRED = "Login link expired: reconnect to get a new one"
+REASON_NOT_APPROVED = "Login was not approved in the browser"
+REASON_OTHER_NETWORK = ("This login was opened from another network than the VPN connection: "
+                        "open the link on the device that connects")
+RATE_LIMITED_PATHS = ("/login", "/callback", "/confirm")
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,7 @@ class Page:
 
 
 def page(p: Page) -> Response:
-    resp = Response(render_template("result.html", page=p), status=p.status)
-    return resp
+    return Response(render_template("result.html", page=p), status=p.status)
 
 
 def binding_cookie_name(state: str) -> str:
@@ -82,7 +90,7 @@ def binding_cookie_name(state: str) -> str:
     return "ovpnsso_" + hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
-def binding_hash(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -105,21 +113,29 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
     signer = URLSafeSerializer(config.service.cookie_secret.reveal(), salt="browser-binding")
     secure_cookies = config.public_base_url.startswith("https://")
     prefix = config.key_prefix
+    bind = config.binding
+    binding_claim = bind.claim or config.oidc.username_claim
+
+    def browser_ip() -> str:
+        return binding.browser_address(request.remote_addr or "",
+                                       request.headers.get("X-Forwarded-For"),
+                                       config.service.trusted_proxies)
 
     def finish(key: str, record: LoginRecord, outcome: str, reason: str) -> None:
-        """Mark a taken record done, keeping it until its TTL for replay pages."""
+        """Mark the record done (kept until its TTL for replay pages); free its slot."""
         try:
-            store.transition(key, record.phase if record.phase != PHASE_DONE else PHASE_TAKEN,
-                             None, {"phase": PHASE_DONE, "outcome": outcome,
-                                    "reason": one_line(reason)})
+            store.transition(key, {"phase": record.phase},
+                             {"phase": PHASE_DONE, "outcome": outcome, "reason": one_line(reason)})
+            store.release_pending(pending_set_keys(prefix, record.server, record.ip),
+                                  record.state)
         except StoreUnavailable as err:
             log.warning("could not mark login done: %s", log_text(str(err)))
 
     def log_decision(record: LoginRecord, outcome: str, reason: str, **extra: Any) -> None:
         audit.info("login %s server=%s cn=%s user=%s client=%s reason=%s %s", outcome,
-                   log_text(record.server), log_text(record.cn), log_text(extra.get("user", "")),
+                   log_text(record.server), log_text(record.cn), log_text(extra.pop("user", "")),
                    log_text(record.real_address), log_text(reason),
-                   " ".join(f"{k}={log_text(str(v))}" for k, v in extra.items() if k != "user"))
+                   " ".join(f"{k}={log_text(str(v))}" for k, v in extra.items()))
 
     def refuse(key: str, record: LoginRecord, outcome: str, user_reason: str,
                result: Page) -> Response:
@@ -137,6 +153,26 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         log_decision(record, outcome, user_reason, delivery=delivered)
         return page(result)
 
+    def expired(key: str, record: LoginRecord) -> Response:
+        return refuse(key, record, "expired", REASON_EXPIRED,
+                      Page("expired", "Login link expired", MSG_EXPIRED, 410))
+
+    def read_binding(state: str) -> str:
+        try:
+            return str(signer.loads(request.cookies.get(binding_cookie_name(state), "")))
+        except BadSignature:
+            return ""
+
+    @app.before_request
+    def rate_limit() -> Response | None:
+        if request.path not in RATE_LIMITED_PATHS:
+            return None
+        window = int(now() // 60)
+        count = store.hit(f"{prefix}:rate:{browser_ip()}:{window}", 120)
+        if count > config.limits.requests_per_minute:
+            return page(Page("error", "Slow down", MSG_RATE, 429))
+        return None
+
     @app.after_request
     def headers(resp: Response) -> Response:
         resp.headers["Cache-Control"] = "no-store"
@@ -145,7 +181,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-            "frame-ancestors 'none'; form-action 'none'; base-uri 'none'")
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
         return resp
 
     @app.get("/healthz")
@@ -169,17 +205,16 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         token = secrets.token_urlsafe(32)
         nonce = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64)  # PKCE: 86 characters, within 43..128
-        status, fields = store.transition(key, PHASE_PENDING, None, {
+        status, fields = store.transition(key, {"phase": PHASE_PENDING}, {
             "phase": PHASE_REDIRECTED, "nonce": nonce, "verifier": verifier,
-            "binding": binding_hash(token), "login_at": f"{now():.3f}"})
+            "binding": digest(token), "login_at": f"{now():.3f}"})
         if status == "missing" or fields is None:
             return page(Page("expired", "Login link expired", MSG_UNKNOWN, 404))
         if status != "ok":
             return page(Page("error", "Login link already used", MSG_USED, 409))
         record = LoginRecord.decode(state, fields)
         if record.expired(now()):
-            return refuse(key, record, "expired", "Login link expired: reconnect to get a new one",
-                          Page("expired", "Login link expired", MSG_EXPIRED, 410))
+            return expired(key, record)
         if record.server not in config.servers:
             return refuse(key, record, "error", "Unknown VPN server",
                           Page("error", "Login failed", MSG_INTERNAL, 500))
@@ -192,7 +227,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         resp = Response(status=302, headers={"Location": url})
         resp.set_cookie(binding_cookie_name(state), signer.dumps(token),
                         max_age=max(60, int(float(record.deadline) - now()) + 60),
-                        httponly=True, samesite="Lax", secure=secure_cookies, path="/callback")
+                        httponly=True, samesite="Lax", secure=secure_cookies, path="/")
         return resp
 
     @app.get("/callback")
@@ -201,39 +236,31 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         if not is_state(state):
             return page(Page("error", "Invalid login response", MSG_UNKNOWN, 400))
         key = login_key(prefix, state)
-        cookie_name = binding_cookie_name(state)
-        try:
-            token = str(signer.loads(request.cookies.get(cookie_name, "")))
-        except BadSignature:
-            token = ""
-        status, fields = store.transition(key, PHASE_REDIRECTED,
-                                          binding_hash(token) if token else "absent",
-                                          {"phase": PHASE_TAKEN, "taken_at": f"{now():.3f}"})
+        token = read_binding(state)
+        status, fields = store.transition(
+            key, {"phase": PHASE_REDIRECTED, "binding": digest(token) if token else "-"},
+            {"phase": PHASE_TAKEN, "taken_at": f"{now():.3f}"})
         if status == "missing":
             return page(Page("expired", "Login link expired", MSG_UNKNOWN, 404))
         if status == "phase":
             return page(Page("error", "Login link already used", MSG_USED, 409))
-        if status == "binding":
+        if status == "mismatch:binding":
             # Not this browser's login: take it anyway so it cannot be finished
             # elsewhere, and tell the waiting client at once.
-            status, fields = store.transition(key, PHASE_REDIRECTED, None,
+            status, fields = store.transition(key, {"phase": PHASE_REDIRECTED},
                                               {"phase": PHASE_TAKEN})
             if status != "ok" or fields is None:
                 return page(Page("error", "Login link already used", MSG_USED, 409))
-            record = LoginRecord.decode(state, fields)
-            return refuse(key, record, "denied", "Login was finished in a different browser",
+            return refuse(key, LoginRecord.decode(state, fields), "denied",
+                          "Login was finished in a different browser",
                           Page("denied", "Login not accepted", MSG_OTHER_BROWSER, 403))
         assert fields is not None
-        record = LoginRecord.decode(state, fields)
-        resp = complete(key, record)
-        resp.delete_cookie(cookie_name, path="/callback")
-        return resp
+        return authenticate(key, LoginRecord.decode(state, fields))
 
-    def complete(key: str, record: LoginRecord) -> Response:
-        started = now()
-        if record.expired(started):
-            return refuse(key, record, "expired", "Login link expired: reconnect to get a new one",
-                          Page("expired", "Login link expired", MSG_EXPIRED, 410))
+    def authenticate(key: str, record: LoginRecord) -> Response:
+        """The IdP's answer for a taken record: validate, decide, confirm or approve."""
+        if record.expired(now()):
+            return expired(key, record)
         server = config.servers.get(record.server)
         if server is None:
             return refuse(key, record, "error", "Unknown VPN server",
@@ -271,21 +298,81 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         if not decision.allowed:
             return refuse(key, record, "denied", decision.reason,
                           Page("denied", "Access denied", decision.reason, 403))
+        mismatch = binding.identity_mismatch(
+            match=bind.match, claim_value=binding.claim_for_binding(claims, binding_claim),
+            common_name=record.cn, username=record.username, mode=bind.normalize,
+            strip_domain=bind.strip_domain)
+        if mismatch:
+            return refuse(key, record, "denied", mismatch,
+                          Page("denied", "Login not accepted", mismatch, 403))
+        if bind.browser_ip == "match" and not binding.same_client(browser_ip(), record.ip):
+            return refuse(key, record, "denied", REASON_OTHER_NETWORK,
+                          Page("denied", "Login not accepted", REASON_OTHER_NETWORK, 403))
+        if not bind.confirm:
+            return approve(key, record, server, decision.username, str(claims.get("sub", "")))
+        confirm = secrets.token_urlsafe(32)
+        status, fields = store.transition(key, {"phase": PHASE_TAKEN}, {
+            "phase": PHASE_CONFIRM, "confirm": digest(confirm), "user": decision.username,
+            "sub": one_line(str(claims.get("sub", "")), 200)})
+        if status != "ok" or fields is None:
+            return page(Page("error", "Login link already used", MSG_USED, 409))
+        record = LoginRecord.decode(record.state, fields)
+        return Response(render_template(
+            "confirm.html", record=record, user=decision.username, server=label, token=confirm,
+            started=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(record.created)))))
+
+    @app.post("/confirm")
+    def confirm() -> Response:
+        state = request.form.get("state", "")
+        token = request.form.get("token", "")
+        choice = request.form.get("decision", "")
+        if not is_state(state) or not 20 <= len(token) <= 100 or choice not in ("approve", "deny"):
+            return page(Page("error", "Invalid request", MSG_UNKNOWN, 400))
+        key = login_key(prefix, state)
+        cookie = read_binding(state)
+        status, fields = store.transition(
+            key, {"phase": PHASE_CONFIRM, "binding": digest(cookie) if cookie else "-",
+                  "confirm": digest(token)},
+            {"phase": PHASE_TAKEN})
+        if status == "missing":
+            return page(Page("expired", "Login link expired", MSG_UNKNOWN, 404))
+        if status != "ok" or fields is None:
+            return page(Page("error", "Login link already used", MSG_USED, 409))
+        record = LoginRecord.decode(state, fields)
+        if record.expired(now()):
+            return expired(key, record)
+        server = config.servers.get(record.server)
+        if server is None:
+            return refuse(key, record, "error", "Unknown VPN server",
+                          Page("error", "Login failed", MSG_INTERNAL, 500))
+        if choice == "deny":
+            return refuse(key, record, "denied", REASON_NOT_APPROVED,
+                          Page("denied", "Connection not approved",
+                               "The VPN connection was refused. If you did not start it, tell "
+                               "your administrator.", 200))
+        resp = approve(key, record, server, record.user, record.sub)
+        resp.delete_cookie(binding_cookie_name(state), path="/")
+        return resp
+
+    def approve(key: str, record: LoginRecord, server: ServerConfig, username: str,
+                sub: str) -> Response:
+        started = now()
+        label = server.display_name or server.id
         try:
             delivery = deliver(server, record, Verdict(True))
         except (ManagementUnavailable, ProtocolError, OSError) as err:
             log.warning("could not deliver approval on %s: %s", log_text(server.id),
                         log_text(str(err)))
             finish(key, record, "undelivered", str(err))
-            log_decision(record, "undelivered", str(err), user=decision.username)
+            log_decision(record, "undelivered", str(err), user=username)
             return page(Page("error", "Login not completed", MSG_UNDELIVERED, 502))
         finish(key, record, delivery.outcome, delivery.detail)
-        log_decision(record, delivery.outcome, delivery.detail, user=decision.username,
-                     sub=claims.get("sub", ""), ms=round((now() - started) * 1000))
+        log_decision(record, delivery.outcome, delivery.detail, user=username, sub=sub,
+                     deliver_ms=round((now() - started) * 1000))
         if delivery.outcome == "approved":
             return page(Page("success", "You are connected",
-                             f"Signed in as {decision.username}. Your VPN connection to "
-                             f"{label} is being established; you can close this window.", 200))
+                             f"Signed in as {username}. Your VPN connection to {label} is "
+                             "being established; you can close this window.", 200))
         if delivery.outcome == "gone":
             return page(Page("expired", "VPN client no longer waiting", MSG_GONE, 410))
         return page(Page("error", "Login not completed", MSG_UNDELIVERED, 502))

@@ -45,8 +45,8 @@ def main() -> int:
         say("OpenVPN server.conf (the SSO part comes from shared/serverconf.py):")
         for line in stack.openvpn["vpn1"].config_text.splitlines():
             print(f"    {line}")
-        say("connecting an OpenVPN client (CN demo-laptop, setenv IV_SSO webauth)")
-        with stack.client("demo-laptop") as client:
+        say(f"connecting an OpenVPN client (certificate CN {args.user}, setenv IV_SSO webauth)")
+        with stack.client(args.user) as client:
             url = client.wait_web_auth_url()
             say("the client received its login URL (>INFOMSG:WEB_AUTH::):")
             print(f"\n    {url}\n", flush=True)
@@ -57,8 +57,8 @@ def main() -> int:
                     result = login_in_browser(b, url, user.username, user.password)
                 say(f"browser shows: {result.title} - {result.message}")
             else:
-                say("open it in a browser on this machine and log in as alice / alice-password "
-                    "(bob / bob-password is refused by policy)")
+                say(f"open it in a browser on this machine and log in as {args.user} "
+                    f"({args.user}-password), then approve the connection")
             try:
                 line = client.wait_state("CONNECTED", args.wait)
             except Exception as err:  # denied, expired or timed out: show why

@@ -270,10 +270,12 @@ def browser() -> Iterator[Any]:
 
 
 def login_in_browser(b: Any, url: str, username: str, password: str,
-                     wrong_password_first: str | None = None,
-                     screenshot: Path | None = None) -> PageResult:
-    """Open the login URL, sign in at the IdP's form, return the result page."""
-    context = b.new_context()
+                     wrong_password_first: str | None = None, decision: str = "approve",
+                     screenshot: Path | None = None, context: Any = None) -> PageResult:
+    """Open the login URL, sign in at the IdP's form, answer the confirmation page
+    with ``decision`` (approve/deny) if it is shown, and return the result page."""
+    own_context = context is None
+    context = context or b.new_context()
     try:
         page = context.new_page()
         page.goto(url)
@@ -288,12 +290,20 @@ def login_in_browser(b: Any, url: str, username: str, password: str,
             page.click("button[type=submit]")
         response = nav.value
         page.wait_for_selector("#title")
+        if page.locator(f"#{decision}").count():
+            if screenshot is not None:
+                page.screenshot(path=str(screenshot.with_name("confirm-" + screenshot.name)))
+            with page.expect_navigation() as nav:
+                page.click(f"#{decision}")
+            response = nav.value
+            page.wait_for_selector("#title")
         if screenshot is not None:
             page.screenshot(path=str(screenshot))
         return PageResult(page.inner_text("#title"), page.inner_text("#message"), page.url,
                           response.status if response else 0)
     finally:
-        context.close()
+        if own_context:
+            context.close()
 
 
 def open_in_browser(b: Any, url: str) -> PageResult:

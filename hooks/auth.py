@@ -41,6 +41,9 @@ MSG_NO_WEBAUTH = ("This VPN requires web login (single sign-on), which this clie
 MSG_CONFIG = "VPN login is unavailable: server configuration error, contact your administrator"
 MSG_STORE = "VPN login is temporarily unavailable (login service unreachable): try again soon"
 MSG_BAD_INPUT = "VPN login refused: invalid connection details ({})"
+MSG_TOO_MANY_IP = ("Too many VPN logins are waiting from your address: finish them or try "
+                   "again in a few minutes")
+MSG_TOO_MANY_SERVER = "Too many VPN logins are waiting on this server: try again in a few minutes"
 
 
 class Refusal(Exception):
@@ -152,8 +155,16 @@ def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> 
         password = rc.password.reveal() if rc.password is not None else None
         with RespConnection(RedisAddress(rc.url), timeout=float(rc.connect_timeout),
                             username=rc.username, password=password) as conn:
-            created = RespStore(conn).create(records.login_key(cfg.key_prefix, state), fields,
-                                             records.record_ttl(timeout))
+            store = RespStore(conn)
+            over = store.limit_pending(
+                records.pending_set_keys(cfg.key_prefix, server_id, fields["ip"]), state, now,
+                now + timeout, (cfg.limits.pending_per_ip, cfg.limits.pending_per_server),
+                records.record_ttl(timeout))
+            if over:
+                raise Refusal(MSG_TOO_MANY_IP if over == 1 else MSG_TOO_MANY_SERVER,
+                              "pending-login cap reached")
+            created = store.create(records.login_key(cfg.key_prefix, state), fields,
+                                   records.record_ttl(timeout))
     except configmod.ConfigError as err:
         raise Refusal(MSG_CONFIG, str(err)) from err
     except StoreUnavailable as err:

@@ -99,6 +99,22 @@ _SCHEMA: dict[str, dict[str, tuple[str, object]]] = {
     "service": {
         "cookie_secret": ("secret", REQUIRED),
         "listen": ("str", "127.0.0.1:8080"),
+        # Reverse proxies whose X-Forwarded-For is believed (addresses or networks).
+        "trusted_proxies": ("list", []),
+    },
+    # How the IdP identity must match the VPN connection (phishing by forwarding).
+    "binding": {
+        "match": ("str", "common_name"),  # common_name, username, both, none
+        "claim": ("str", ""),  # default: oidc.username_claim
+        "normalize": ("str", "casefold"),  # casefold or exact
+        "strip_domain": ("bool", False),  # compare alice@example.com as alice
+        "confirm": ("bool", True),  # confirmation page before approval
+        "browser_ip": ("str", "off"),  # off or match
+    },
+    "limits": {
+        "pending_per_ip": ("int", 10),
+        "pending_per_server": ("int", 5000),
+        "requests_per_minute": ("int", 60),  # per browser address, shared by replicas
     },
     "policy": {
         "allowed_groups": ("list", []),
@@ -146,6 +162,8 @@ class Config:
         self.oidc = sections["oidc"]
         self.service = sections["service"]
         self.policy = sections["policy"]
+        self.binding = sections["binding"]
+        self.limits = sections["limits"]
         self.servers = servers
 
     def server(self, server_id: str) -> ServerConfig:
@@ -257,6 +275,20 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
         elif "@" in url:
             problems.append("redis.url: put credentials in redis.username/redis.password "
                             "(file:...) so they never show up in logs")
+    if isinstance(base, str) and any(c.isspace() or not c.isprintable() for c in base):
+        problems.append("public_base_url: must not contain spaces or control characters")
+    choices = (("match", ("common_name", "username", "both", "none")),
+               ("normalize", ("casefold", "exact")), ("browser_ip", ("off", "match")))
+    for key, allowed in choices:
+        value = cfg["binding"].get(key)
+        if isinstance(value, str) and value not in allowed:
+            problems.append(f"binding.{key}: one of {', '.join(allowed)}")
+    for key, value in cfg["limits"].items():
+        if isinstance(value, int) and value < 1:
+            problems.append(f"limits.{key}: must be at least 1")
+    for proxy in cfg["service"].get("trusted_proxies") or []:
+        if not proxy or any(c not in "0123456789abcdefABCDEF.:/" for c in proxy):
+            problems.append(f"service.trusted_proxies: {proxy!r} is not an address or network")
     issuer = cfg["oidc"].get("issuer")
     if isinstance(issuer, str) and not issuer.startswith(("https://", "http://")):
         problems.append("oidc.issuer: must be an http(s) URL")

@@ -7,8 +7,9 @@ sink (``shared.escape``) when it leaves.
 
 Phases, each change an atomic compare-and-set in the store:
 ``pending`` (hook wrote it) -> ``redirected`` (``/login`` sent the browser to the
-IdP) -> ``taken`` (one ``/callback`` owns it) -> ``done`` (verdict delivered; kept
-until its TTL so a replay gets a clear page).
+IdP) -> ``taken`` (one ``/callback`` owns it) [-> ``confirm`` (waiting for the
+user's click) -> ``taken`` (one ``/confirm`` owns it)] -> ``done`` (verdict
+delivered; kept until its TTL so a replay gets a clear page).
 
 Import-light: the hook imports this module.
 """
@@ -32,6 +33,7 @@ OPENVPN_EXTRA_SECONDS = 30
 PHASE_PENDING = "pending"
 PHASE_REDIRECTED = "redirected"
 PHASE_TAKEN = "taken"
+PHASE_CONFIRM = "confirm"
 PHASE_DONE = "done"
 
 # field -> max length in characters for client-controlled values
@@ -66,6 +68,12 @@ def is_state(value: str) -> bool:
 
 def login_key(prefix: str, state: str) -> str:
     return f"{prefix}:login:{state}"
+
+
+def pending_set_keys(prefix: str, server: str, ip: str) -> tuple[str, str]:
+    """Sorted sets of pending logins per client IP and per server (caps). The server
+    id is a hash tag, so both sit in one Redis Cluster slot for the limit script."""
+    return f"{prefix}:{{{server}}}:pending-ip:{ip}", f"{prefix}:{{{server}}}:pending"
 
 
 def pending_fields(*, server: str, client: Mapping[str, str], now: float,
@@ -106,7 +114,8 @@ class LoginRecord:
         try:
             return self.fields[name]
         except KeyError:
-            if name in CLIENT_FIELDS or name in ("nonce", "verifier", "binding", "outcome"):
+            if name in CLIENT_FIELDS or name in ("nonce", "verifier", "binding", "outcome",
+                                                 "user", "sub", "confirm"):
                 return ""
             raise AttributeError(name) from None
 

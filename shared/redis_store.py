@@ -7,7 +7,17 @@ from collections.abc import Mapping
 import redis
 
 from shared.config import Config
-from shared.store import CREATE, TRANSITION, StoreUnavailable, decode_transition, flatten, pairs
+from shared.store import (
+    CREATE,
+    HIT,
+    LIMIT_PENDING,
+    TRANSITION,
+    StoreUnavailable,
+    decode_transition,
+    flatten,
+    pairs,
+    transition_args,
+)
 
 
 def connect(config: Config) -> redis.Redis:
@@ -27,6 +37,8 @@ class RedisStore:
         self._r = client
         self._create = client.register_script(CREATE)
         self._transition = client.register_script(TRANSITION)
+        self._limit = client.register_script(LIMIT_PENDING)
+        self._hit = client.register_script(HIT)
 
     def ping(self) -> bool:
         try:
@@ -47,14 +59,36 @@ class RedisStore:
             raise StoreUnavailable(str(err)) from err
         return pairs([x for kv in raw.items() for x in kv]) or None
 
-    def transition(self, key: str, expect_phase: str, expect_binding: str | None,
+    def transition(self, key: str, expect: Mapping[str, str],
                    updates: Mapping[str, str]) -> tuple[str, dict[str, str] | None]:
         try:
-            reply = self._transition(keys=[key],
-                                     args=[expect_phase, expect_binding or "", *flatten(updates)])
+            reply = self._transition(keys=[key], args=transition_args(expect, updates))
         except redis.RedisError as err:
             raise StoreUnavailable(str(err)) from err
         return decode_transition(reply)
+
+    def limit_pending(self, keys: tuple[str, str], member: str, now: float, deadline: float,
+                      caps: tuple[int, int], ttl: int) -> int:
+        try:
+            return int(self._limit(keys=list(keys), args=[f"{now:.3f}", f"{deadline:.3f}",
+                                                          member, caps[0], caps[1], ttl]))
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
+
+    def release_pending(self, keys: tuple[str, str], member: str) -> None:
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            for k in keys:
+                pipe.zrem(k, member)
+            pipe.execute()
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
+
+    def hit(self, key: str, window: int) -> int:
+        try:
+            return int(self._hit(keys=[key], args=[window]))
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
 
     def delete(self, key: str) -> None:
         try:

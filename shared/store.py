@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     class Store(Protocol):
         def create(self, key: str, fields: Mapping[str, str], ttl: int) -> bool: ...
         def get(self, key: str) -> dict[str, str] | None: ...
-        def transition(self, key: str, expect_phase: str, expect_binding: str | None,
+        def transition(self, key: str, expect: Mapping[str, str],
                        updates: Mapping[str, str]) -> tuple[str, dict[str, str] | None]: ...
+        def limit_pending(self, keys: tuple[str, str], member: str, now: float,
+                          deadline: float, caps: tuple[int, int], ttl: int) -> int: ...
+        def release_pending(self, keys: tuple[str, str], member: str) -> None: ...
+        def hit(self, key: str, window: int) -> int: ...
         def delete(self, key: str) -> None: ...
 
 
@@ -37,18 +41,44 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS[1] record; ARGV[1] expected phase; ARGV[2] expected binding ('' = any);
-# ARGV[3..] field, value, ... to set. Returns {status, fields}:
-# 'ok' (updated), 'missing', 'phase' (another phase: fields as they are), 'binding'.
+# Compare-and-set. KEYS[1] record; ARGV[1] n; ARGV[2..2n+1] expected field, value
+# pairs (the phase first); then field, value, ... to set. Returns {status, fields}:
+# 'ok' (updated), 'missing', 'phase' (another phase: fields as they are), or
+# 'mismatch:<field>' (another expected field differs: nothing is shown).
 TRANSITION = """
-local phase = redis.call('HGET', KEYS[1], 'phase')
-if not phase then return {'missing', {}} end
-if phase ~= ARGV[1] then return {'phase', redis.call('HGETALL', KEYS[1])} end
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'binding') ~= ARGV[2] then
-  return {'binding', {}}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing', {}} end
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local field = ARGV[2 + 2 * i]
+  if redis.call('HGET', KEYS[1], field) ~= ARGV[3 + 2 * i] then
+    if field == 'phase' then return {'phase', redis.call('HGETALL', KEYS[1])} end
+    return {'mismatch:' .. field, {}}
+  end
 end
-if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+if #ARGV > 1 + 2 * n then redis.call('HSET', KEYS[1], unpack(ARGV, 2 + 2 * n)) end
 return {'ok', redis.call('HGETALL', KEYS[1])}
+"""
+
+# Caps on pending logins. KEYS[1] this client IP's set, KEYS[2] this server's set
+# (sorted by deadline; both carry the server's hash tag, so one Cluster slot);
+# ARGV: now, deadline, member, cap per IP, cap per server, ttl.
+# Returns 0 (added), 1 (IP over its cap), 2 (server over its cap).
+LIMIT_PENDING = """
+for i = 1, 2 do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1]) end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 1 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 2 end
+for i = 1, 2 do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[i], ARGV[6])
+end
+return 0
+"""
+
+# Fixed-window counter: KEYS[1] counter; ARGV[1] window seconds. Returns the count.
+HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
 """
 
 
@@ -63,6 +93,10 @@ def pairs(flat: Sequence[bytes | str]) -> dict[str, str]:
     """Turn a flat HGETALL reply into a dict of str."""
     text = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in flat]
     return dict(zip(text[0::2], text[1::2], strict=True))
+
+
+def transition_args(expect: Mapping[str, str], updates: Mapping[str, str]) -> list[str]:
+    return [str(len(expect)), *flatten(expect), *flatten(updates)]
 
 
 def decode_transition(reply: list[object]) -> tuple[str, dict[str, str] | None]:
@@ -83,11 +117,22 @@ class RespStore:
     def get(self, key: str) -> dict[str, str] | None:
         return pairs(self._conn.call("HGETALL", key)) or None
 
-    def transition(self, key: str, expect_phase: str, expect_binding: str | None,
+    def transition(self, key: str, expect: Mapping[str, str],
                    updates: Mapping[str, str]) -> tuple[str, dict[str, str] | None]:
-        reply = self._conn.call("EVAL", TRANSITION, 1, key, expect_phase, expect_binding or "",
-                                *flatten(updates))
+        reply = self._conn.call("EVAL", TRANSITION, 1, key, *transition_args(expect, updates))
         return decode_transition(reply)
+
+    def limit_pending(self, keys: tuple[str, str], member: str, now: float, deadline: float,
+                      caps: tuple[int, int], ttl: int) -> int:
+        return int(self._conn.call("EVAL", LIMIT_PENDING, 2, *keys, f"{now:.3f}",
+                                   f"{deadline:.3f}", member, caps[0], caps[1], ttl))
+
+    def release_pending(self, keys: tuple[str, str], member: str) -> None:
+        for k in keys:
+            self._conn.call("ZREM", k, member)
+
+    def hit(self, key: str, window: int) -> int:
+        return int(self._conn.call("EVAL", HIT, 1, key, window))
 
     def delete(self, key: str) -> None:
         self._conn.call("DEL", key)

@@ -23,3 +23,27 @@ def artifacts() -> Path:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed_copy_is_current() -> None:
+    """The hook and `openvpn-sso serve` run from the installed package (as in
+    production); fail loudly if it differs from this source tree."""
+    import subprocess
+    import sys
+
+    repo = ARTIFACTS.parent
+    code = ("import hooks, shared, callback_service, os; "
+            "print('\\n'.join(os.path.dirname(m.__file__) for m in "
+            "(hooks, shared, callback_service)))")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                         cwd="/", check=True).stdout.split()
+    stale = []
+    for installed in map(Path, out):
+        source = repo / installed.name
+        for path in source.rglob("*"):
+            if path.suffix in (".py", ".html") and "__pycache__" not in path.parts:
+                twin = installed / path.relative_to(source)
+                if not twin.exists() or twin.read_bytes() != path.read_bytes():
+                    stale.append(str(path.relative_to(repo)))
+    assert not stale, f"installed package is stale, run `.venv/bin/pip install .`: {stale}"

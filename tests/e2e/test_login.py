@@ -24,7 +24,7 @@ def record_of(stack: Stack, url: str) -> dict[str, str]:
 
 def test_login_succeeds_and_client_connects(stack: Stack, chromium: Any,
                                             artifacts: Path) -> None:
-    with stack.client("laptop-alice") as client:
+    with stack.client("alice") as client:
         url = client.wait_web_auth_url()
         assert url.startswith(stack.service.base_url + "/login?s=")  # type: ignore[union-attr]
         assert len("WEB_AUTH::" + url) <= 245
@@ -45,7 +45,7 @@ def test_login_succeeds_and_client_connects(stack: Stack, chromium: Any,
 
 
 def test_wrong_password_then_right_one(stack: Stack, chromium: Any) -> None:
-    with stack.client("laptop-alice-2") as client:
+    with stack.client("alice") as client:
         url = client.wait_web_auth_url()
         page = login_in_browser(chromium, url, "alice", "alice-password",
                                 wrong_password_first="not-her-password")
@@ -55,7 +55,7 @@ def test_wrong_password_then_right_one(stack: Stack, chromium: Any) -> None:
 
 def test_user_refused_by_policy_gets_the_reason(stack: Stack, chromium: Any,
                                                 artifacts: Path) -> None:
-    with stack.client("laptop-bob") as client:
+    with stack.client("bob") as client:
         url = client.wait_web_auth_url()
         started = time.monotonic()
         page = login_in_browser(chromium, url, "bob", "bob-password",
@@ -79,7 +79,7 @@ def test_client_without_web_auth_is_refused_at_once(stack: Stack) -> None:
 
 def test_expired_login_shows_a_page_and_the_client_is_refused(stack: Stack,
                                                               chromium: Any) -> None:
-    with stack.client("laptop-late", server_id="vpn-short") as client:
+    with stack.client("alice", server_id="vpn-short") as client:
         url = client.wait_web_auth_url()
         time.sleep(11)  # vpn-short's pending_timeout is 10 s
         page = open_in_browser(chromium, url)

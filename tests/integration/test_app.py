@@ -3,6 +3,7 @@ management sender replaced by small fakes (the e2e tests use the real ones)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -78,6 +79,12 @@ class Harness:
     def callback(self, state: str, query: str = "code=abc") -> Any:
         return self.client.get(f"/callback?state={state}&{query}")
 
+    def confirm(self, state: str, page: Any, decision: str = "approve") -> Any:
+        token = re.search(r'name="token" value="([^"]+)"', page.get_data(as_text=True))
+        assert token, page.get_data(as_text=True)
+        return self.client.post("/confirm", data={"state": state, "token": token.group(1),
+                                                  "decision": decision})
+
 
 @pytest.fixture
 def h(redis_server: RedisServer) -> Iterator[Harness]:
@@ -93,13 +100,51 @@ def test_happy_path_binds_browser_and_uses_pkce_and_nonce(h: Harness) -> None:
     cookie = resp.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
     assert resp.headers["Cache-Control"] == "no-store"
-    ok = h.callback(state)
-    assert ok.status_code == 200 and b"Signed in as alice" in ok.data
+    ask = h.callback(state)
+    assert ask.status_code == 200 and b"Approve this VPN connection?" in ask.data
+    assert b"192.0.2.1" in ask.data and h.verdicts == []
     assert h.provider.nonces == q["nonce"]
+    ok = h.confirm(state, ask)
+    assert ok.status_code == 200 and b"Signed in as alice" in ok.data
     assert [v.approve for v in h.verdicts] == [True]
-    # a replayed callback changes nothing
-    again = h.callback(state)
-    assert again.status_code == 409 and len(h.verdicts) == 1
+    # replayed callback or confirmation change nothing
+    assert h.callback(state).status_code == 409
+    assert h.confirm(state, ask).status_code == 409
+    assert len(h.verdicts) == 1
+
+
+def test_user_can_refuse_on_the_confirmation_page(h: Harness) -> None:
+    state = h.pending()
+    h.login(state)
+    resp = h.confirm(state, h.callback(state), "deny")
+    assert b"Connection not approved" in resp.data
+    assert [(v.approve, v.reason) for v in h.verdicts] == [
+        (False, "Login was not approved in the browser")]
+
+
+def test_confirmation_needs_the_token_and_the_browser(h: Harness) -> None:
+    state = h.pending()
+    h.login(state)
+    ask = h.callback(state)
+    forged = h.client.post("/confirm", data={"state": state, "token": "x" * 43,
+                                             "decision": "approve"})
+    assert forged.status_code == 409
+    other = h.client.application.test_client()
+    token = re.search(r'name="token" value="([^"]+)"', ask.get_data(as_text=True))
+    assert token
+    stolen = other.post("/confirm", data={"state": state, "token": token.group(1),
+                                          "decision": "approve"})
+    assert stolen.status_code == 409 and h.verdicts == []
+    assert h.confirm(state, ask).status_code == 200
+
+
+def test_forwarded_login_url_is_denied_by_identity_binding(h: Harness) -> None:
+    state = h.pending(cn="mallory", username="alice")  # attacker's certificate
+    h.login(state)
+    resp = h.callback(state)  # the victim, alice, logs in
+    assert resp.status_code == 403
+    assert not h.verdicts[0].approve
+    assert "whose certificate is not yours" in h.verdicts[0].reason
 
 
 def test_second_login_with_the_same_link_is_refused(h: Harness) -> None:
@@ -155,12 +200,13 @@ def test_policy_denial_is_shown_escaped(h: Harness) -> None:
     resp = h.callback(state)
     assert resp.status_code == 403
     assert b"<script>" not in resp.data and b"&lt;script&gt;" in resp.data
+    assert b"<script" not in resp.data
     assert not h.verdicts[0].approve and "not in any of the groups" in h.verdicts[0].reason
 
 
 def test_expired_login_denies_the_waiting_client(h: Harness) -> None:
     state = h.pending(timeout=300)
-    h.store.transition(login_key("ovpnsso", state), "pending", None,
+    h.store.transition(login_key("ovpnsso", state), {"phase": "pending"},
                        {"deadline": f"{time.time() - 1:.3f}"})
     resp = h.login(state)
     assert resp.status_code == 410
@@ -172,7 +218,7 @@ def test_client_gone_page(h: Harness) -> None:
     h.outcome = "gone"
     state = h.pending()
     h.login(state)
-    resp = h.callback(state)
+    resp = h.confirm(state, h.callback(state))
     assert resp.status_code == 410 and b"no longer waiting" in resp.data
 
 

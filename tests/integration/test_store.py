@@ -44,15 +44,39 @@ def test_get_missing_is_none(store) -> None:  # type: ignore[no-untyped-def]
 def test_transition_compare_and_set(store) -> None:  # type: ignore[no-untyped-def]
     k = key()
     store.create(k, {"phase": "pending"}, 30)
-    status, fields = store.transition(k, "pending", None, {"phase": "redirected", "binding": "b1"})
+    status, fields = store.transition(k, {"phase": "pending"},
+                                      {"phase": "redirected", "binding": "b1"})
     assert status == "ok" and fields == {"phase": "redirected", "binding": "b1"}
-    assert store.transition(k, "pending", None, {"phase": "x"})[0] == "phase"
-    assert store.transition(k, "redirected", "wrong", {"phase": "taken"}) == ("binding", None)
-    status, fields = store.transition(k, "redirected", "b1", {"phase": "taken"})
+    assert store.transition(k, {"phase": "pending"}, {"phase": "x"})[0] == "phase"
+    assert store.transition(k, {"phase": "redirected", "binding": "wrong"},
+                            {"phase": "taken"}) == ("mismatch:binding", None)
+    assert store.transition(k, {"phase": "redirected", "absent": "x"},
+                            {"phase": "taken"}) == ("mismatch:absent", None)
+    status, fields = store.transition(k, {"phase": "redirected", "binding": "b1"},
+                                      {"phase": "taken"})
     assert status == "ok" and fields is not None and fields["phase"] == "taken"
-    status, fields = store.transition(k, "redirected", "b1", {"phase": "taken"})
+    status, fields = store.transition(k, {"phase": "redirected", "binding": "b1"},
+                                      {"phase": "taken"})
     assert status == "phase" and fields is not None and fields["phase"] == "taken"
-    assert store.transition(key(), "pending", None, {}) == ("missing", None)
+    assert store.transition(key(), {"phase": "pending"}, {}) == ("missing", None)
+
+
+def test_pending_caps_per_ip_and_server(store) -> None:  # type: ignore[no-untyped-def]
+    keys = (f"test:{{s}}:ip:{new_state()}", f"test:{{s}}:srv:{new_state()}")
+    other_ip = (f"test:{{s}}:ip:{new_state()}", keys[1])
+    assert [store.limit_pending(keys, f"m{i}", 100.0, 200.0, (2, 3), 60) for i in range(3)] == \
+        [0, 0, 1]
+    assert store.limit_pending(other_ip, "m9", 100.0, 200.0, (2, 3), 60) == 0
+    assert store.limit_pending(other_ip, "m10", 100.0, 200.0, (2, 3), 60) == 2
+    store.release_pending(keys, "m0")
+    assert store.limit_pending(keys, "m11", 100.0, 200.0, (2, 3), 60) == 0
+    # entries past their deadline no longer count
+    assert store.limit_pending(keys, "m12", 250.0, 300.0, (2, 3), 60) == 0
+
+
+def test_hit_counts_in_a_window(store) -> None:  # type: ignore[no-untyped-def]
+    k = key()
+    assert [store.hit(k, 60) for _ in range(3)] == [1, 2, 3]
 
 
 def test_transition_is_usable_once_under_concurrency(redis_server: RedisServer) -> None:
@@ -64,7 +88,7 @@ def test_transition_is_usable_once_under_concurrency(redis_server: RedisServer) 
     def take() -> None:
         s = RedisStore(redis.Redis.from_url(redis_server.url))
         barrier.wait()
-        results.append(s.transition(k, "redirected", None, {"phase": "taken"})[0])
+        results.append(s.transition(k, {"phase": "redirected"}, {"phase": "taken"})[0])
 
     threads = [threading.Thread(target=take) for _ in range(16)]
     for t in threads:
