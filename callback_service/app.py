@@ -255,7 +255,20 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
                           "Login was finished in a different browser",
                           Page("denied", "Login not accepted", MSG_OTHER_BROWSER, 403))
         assert fields is not None
-        return authenticate(key, LoginRecord.decode(state, fields))
+        return failsafe(key, LoginRecord.decode(state, fields), authenticate)
+
+    def failsafe(key: str, record: LoginRecord,
+                 step: Callable[[str, LoginRecord], Response]) -> Response:
+        """Run a step that owns a taken record; if it fails unexpectedly, the waiting
+        client is still refused at once, with a reason, instead of timing out."""
+        try:
+            return step(key, record)
+        except StoreUnavailable:
+            raise
+        except Exception:
+            log.exception("internal error while finishing a login")
+            return refuse(key, record, "error", "Login failed on the login service: reconnect "
+                          "to try again", Page("error", "Login failed", MSG_INTERNAL, 500))
 
     def authenticate(key: str, record: LoginRecord) -> Response:
         """The IdP's answer for a taken record: validate, decide, confirm or approve."""
@@ -338,7 +351,10 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             return page(Page("expired", "Login link expired", MSG_UNKNOWN, 404))
         if status != "ok" or fields is None:
             return page(Page("error", "Login link already used", MSG_USED, 409))
-        record = LoginRecord.decode(state, fields)
+        return failsafe(key, LoginRecord.decode(state, fields),
+                        lambda k, r: confirmed(k, r, choice))
+
+    def confirmed(key: str, record: LoginRecord, choice: str) -> Response:
         if record.expired(now()):
             return expired(key, record)
         server = config.servers.get(record.server)
@@ -351,7 +367,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
                                "The VPN connection was refused. If you did not start it, tell "
                                "your administrator.", 200))
         resp = approve(key, record, server, record.user, record.sub)
-        resp.delete_cookie(binding_cookie_name(state), path="/")
+        resp.delete_cookie(binding_cookie_name(record.state), path="/")
         return resp
 
     def approve(key: str, record: LoginRecord, server: ServerConfig, username: str,

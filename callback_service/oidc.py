@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from joserfc import jwt
@@ -119,7 +120,7 @@ class Provider:
                 token = session.fetch_token(self.metadata().token_endpoint, code=code,
                                             code_verifier=code_verifier,
                                             grant_type="authorization_code")
-        except OAuth2Error as err:
+        except (OAuth2Error, OAuthError) as err:
             raise IdPError(f"token endpoint refused the code: {err.error}") from err
         except requests.RequestException as err:
             raise IdPError(f"token endpoint unreachable: {err}") from err

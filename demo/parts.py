@@ -117,11 +117,12 @@ class User:
     password: str
     groups: list[str] = field(default_factory=list)
     email: str = ""
+    claims: dict[str, Any] = field(default_factory=dict)  # override or add ID token claims
 
     def as_json(self) -> dict[str, Any]:
         return {"username": self.username, "password": self.password, "sub": f"sub-{self.username}",
                 "email": self.email or f"{self.username}@example.test",
-                "name": self.username.title(), "groups": self.groups}
+                "name": self.username.title(), "groups": self.groups, "claims": self.claims}
 
 
 class Idp:
@@ -254,6 +255,7 @@ class PageResult:
     message: str
     url: str
     status: int
+    callback_url: str = ""  # where the IdP sent the browser back (holds the code)
 
 
 @contextlib.contextmanager
@@ -289,6 +291,7 @@ def login_in_browser(b: Any, url: str, username: str, password: str,
         with page.expect_navigation(url=lambda u: "/callback" in u) as nav:
             page.click("button[type=submit]")
         response = nav.value
+        callback_url = response.url if response else ""
         page.wait_for_selector("#title")
         if page.locator(f"#{decision}").count():
             if screenshot is not None:
@@ -300,15 +303,16 @@ def login_in_browser(b: Any, url: str, username: str, password: str,
         if screenshot is not None:
             page.screenshot(path=str(screenshot))
         return PageResult(page.inner_text("#title"), page.inner_text("#message"), page.url,
-                          response.status if response else 0)
+                          response.status if response else 0, callback_url)
     finally:
         if own_context:
             context.close()
 
 
-def open_in_browser(b: Any, url: str) -> PageResult:
+def open_in_browser(b: Any, url: str, context: Any = None) -> PageResult:
     """Visit a URL (no login) and return the result page shown."""
-    context = b.new_context()
+    own_context = context is None
+    context = context or b.new_context()
     try:
         page = context.new_page()
         response = page.goto(url)
@@ -316,4 +320,5 @@ def open_in_browser(b: Any, url: str) -> PageResult:
         return PageResult(page.inner_text("#title"), page.inner_text("#message"), page.url,
                           response.status if response else 0)
     finally:
-        context.close()
+        if own_context:
+            context.close()

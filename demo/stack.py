@@ -40,6 +40,7 @@ class ServerSpec:
     server_id: str
     subnet: str
     pending_timeout: int | None = None
+    tcp_management: bool = False  # TCP with a password instead of a unix socket
 
 
 @dataclass
@@ -89,8 +90,16 @@ class Stack:
         ports = {s.server_id: free_udp_port() for s in self.servers}
         sockets = {s.server_id: w / f"{s.server_id}.mgmt.sock" for s in self.servers}
         servers: dict[str, dict[str, object]] = {}
+        mgmt: dict[str, tuple[str, Path | None]] = {}
         for s in self.servers:
-            body: dict[str, object] = {"management": f"unix:{sockets[s.server_id]}"}
+            if s.tcp_management:
+                pw = secret_file(w / f"{s.server_id}.mgmt-password")
+                mgmt[s.server_id] = (f"tcp:127.0.0.1:{free_tcp_port()}", pw)
+            else:
+                mgmt[s.server_id] = (f"unix:{sockets[s.server_id]}", None)
+            body: dict[str, object] = {"management": mgmt[s.server_id][0]}
+            if mgmt[s.server_id][1] is not None:
+                body["management_password"] = f"file:{mgmt[s.server_id][1]}"
             if s.pending_timeout is not None:
                 body["pending_timeout"] = s.pending_timeout
             servers[s.server_id] = body
@@ -105,13 +114,20 @@ class Stack:
             sw = w / s.server_id
             sso = server_conf_lines(server_id=s.server_id, hook=str(BIN / "openvpn-sso-hook"),
                                     config_path=str(self.config_path),
-                                    management=f"unix:{sockets[s.server_id]}",
-                                    tmp_dir=str(sw / "tmp"))
+                                    management=mgmt[s.server_id][0],
+                                    management_password_file=str(mgmt[s.server_id][1] or "")
+                                    or None, tmp_dir=str(sw / "tmp"))
             self.progress(f"starting OpenVPN server {s.server_id} on udp 127.0.0.1:"
                           f"{ports[s.server_id]}")
             self.openvpn[s.server_id] = self._exit.enter_context(OpenVPNServer(
                 sw, self.pki, ports[s.server_id], management_socket=sockets[s.server_id],
                 sso_lines=sso, server_subnet=s.subnet))
+
+    def logs(self) -> dict[str, str]:
+        """Every log this deployment wrote (service, OpenVPN servers with the hook's
+        stderr, Redis), for checks that no secret leaks into them."""
+        return {str(p.relative_to(self.workdir)): p.read_text(errors="replace")
+                for p in sorted(self.workdir.rglob("*.log"))}
 
     def client(self, name: str, server_id: str = "vpn1", **kwargs: object) -> OpenVPNClient:
         """A new OpenVPN client (a context manager: the caller enters and stops it)."""

@@ -8,18 +8,35 @@ from typing import Any
 
 import pytest
 
-from demo.parts import RedisServer, browser
-from demo.stack import ServerSpec, Stack
+from demo.parts import RedisServer, User, browser
+from demo.stack import DEFAULT_USERS, ServerSpec, Stack
+
+# Hostile IdP accounts: their username claim tries management-protocol injection
+# and script injection into pages. Neither is in an allowed group.
+INJECTION_NAME = 'eve" TEMP\nclient-auth 0 1\nEND\nclient-auth 1 1\nEND\nclient-auth 2 1'
+HTML_NAME = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+ATTACK_USERS = [
+    User("eve", "eve-password", ["contractors"], claims={"preferred_username": INJECTION_NAME}),
+    User("mallet", "mallet-password", [], claims={"preferred_username": HTML_NAME}),
+]
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Stack]:
     servers = [ServerSpec("vpn1", "10.77.0.0 255.255.255.0"),
-               # a short pending timeout, to see an expired login end cleanly
-               ServerSpec("vpn-short", "10.78.0.0 255.255.255.0", pending_timeout=10)]
+               # a short pending timeout, to see an expired login end cleanly; and its
+               # management interface on TCP with a password
+               ServerSpec("vpn-short", "10.78.0.0 255.255.255.0", pending_timeout=10,
+                          tcp_management=True)]
     with Stack(tmp_path_factory.mktemp("stack"), servers=servers,
-               redis_url=redis_server.url) as s:
+               users=DEFAULT_USERS + ATTACK_USERS, redis_url=redis_server.url) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def seen_codes() -> list[str]:
+    """Authorization codes seen in browsers, for the no-secrets-in-logs check."""
+    return []
 
 
 @pytest.fixture(scope="session")

@@ -240,3 +240,12 @@ def test_readyz_reports_redis(h: Harness) -> None:
     down = Harness("redis://127.0.0.1:1/0")
     assert down.client.get("/readyz").status_code == 503
     assert down.client.get(f"/login?s={new_state()}").status_code == 503
+
+
+def test_unexpected_failure_still_denies_the_waiting_client(h: Harness) -> None:
+    h.provider.fail = RuntimeError("boom")
+    state = h.pending()
+    h.login(state)
+    resp = h.callback(state)
+    assert resp.status_code == 500 and b"boom" not in resp.data
+    assert [v.approve for v in h.verdicts] == [False]
