@@ -180,7 +180,8 @@ class Idp:
 def write_config(path: Path, *, base_url: str, redis_url: str, issuer: str, client_id: str,
                  client_secret_file: Path, cookie_secret_file: Path,
                  servers: dict[str, dict[str, Any]], pending_timeout: int = 300,
-                 allowed_groups: list[str] | None = None) -> Path:
+                 allowed_groups: list[str] | None = None,
+                 sections: dict[str, dict[str, Any]] | None = None) -> Path:
     """The TOML config shared by the hook and the service."""
     lines = [f"public_base_url = {json.dumps(base_url)}",
              f"pending_timeout = {pending_timeout}",
@@ -190,6 +191,8 @@ def write_config(path: Path, *, base_url: str, redis_url: str, issuer: str, clie
              'scopes = ["openid", "profile", "email", "groups"]',
              "", "[service]", f"cookie_secret = {json.dumps('file:' + str(cookie_secret_file))}",
              "", "[policy]", f"allowed_groups = {json.dumps(allowed_groups or [])}"]
+    for name, body in (sections or {}).items():
+        lines += ["", f"[{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in body.items()]
     for sid, body in servers.items():
         lines += ["", f"[servers.{sid}]"]
         lines += [f"{k} = {json.dumps(v)}" for k, v in body.items()]

@@ -52,6 +52,9 @@ class Stack:
     allowed_groups: list[str] = field(default_factory=lambda: ["vpn-users"])
     progress: Callable[[str], None] = lambda msg: None
     redis_url: str | None = None
+    # extra config sections, e.g. {"limits": {...}} (tests raise the rate limit: all
+    # their browsers share one address)
+    sections: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._exit = contextlib.ExitStack()
@@ -106,7 +109,7 @@ class Stack:
         write_config(self.config_path, base_url=base_url, redis_url=self.redis_url,
                      issuer=self.idp.issuer, client_id=CLIENT_ID, client_secret_file=client_secret,
                      cookie_secret_file=secret_file(w / "cookie-secret"), servers=servers,
-                     allowed_groups=self.allowed_groups)
+                     allowed_groups=self.allowed_groups, sections=self.sections)
         self.progress(f"starting the callback service on {base_url} (gunicorn, 2 workers)")
         self.service = self._exit.enter_context(
             CallbackService(w / "service", self.config_path, SERVICE_HOST, port))

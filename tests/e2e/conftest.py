@@ -29,7 +29,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
                ServerSpec("vpn-short", "10.78.0.0 255.255.255.0", pending_timeout=10,
                           tcp_management=True)]
     with Stack(tmp_path_factory.mktemp("stack"), servers=servers,
-               users=DEFAULT_USERS + ATTACK_USERS, redis_url=redis_server.url) as s:
+               users=DEFAULT_USERS + ATTACK_USERS, redis_url=redis_server.url,
+               sections={"limits": {"requests_per_minute": 10000}}) as s:
         yield s
 
 

@@ -53,13 +53,16 @@ class FakeProvider:
 
 
 class Harness:
-    def __init__(self, redis_url: str) -> None:
-        self.cfg = config.parse({**CFG, "redis": {"url": redis_url}})
+    def __init__(self, redis_url: str, requests_per_minute: int = 100000,
+                 now: Any = time.time) -> None:
+        self.cfg = config.parse({**CFG, "redis": {"url": redis_url},
+                                 "limits": {"requests_per_minute": requests_per_minute}})
         self.store = RedisStore(redis.Redis.from_url(redis_url))
         self.provider = FakeProvider()
         self.verdicts: list[Verdict] = []
         self.outcome = "approved"
-        app = create_app(self.cfg, self.store, self.provider, self.deliver)  # type: ignore[arg-type]
+        app = create_app(self.cfg, self.store, self.provider,  # type: ignore[arg-type]
+                         self.deliver, now=now)
         self.client: FlaskClient = app.test_client()
 
     def deliver(self, server: Any, record: LoginRecord, verdict: Verdict) -> Delivery:
@@ -249,3 +252,47 @@ def test_unexpected_failure_still_denies_the_waiting_client(h: Harness) -> None:
     resp = h.callback(state)
     assert resp.status_code == 500 and b"boom" not in resp.data
     assert [v.approve for v in h.verdicts] == [False]
+
+
+def test_client_controlled_fields_are_escaped_on_the_confirmation_page(h: Harness) -> None:
+    state = h.pending(plat='<script>alert(1)</script>', ver='"><img src=x onerror=alert(2)>')
+    h.login(state)
+    page = h.callback(state).get_data(as_text=True)
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_no_redirect_follows_user_input(h: Harness) -> None:
+    state = h.pending()
+    resp = h.client.get(f"/login?s={state}&next=https://evil.example&redirect_uri=//evil")
+    target = urlparse(resp.headers["Location"])
+    assert target.netloc == "idp.example.test"
+    for url in (f"/callback?state={state}&code=x&next=https://evil.example",
+                "/confirm?next=https://evil.example", "//evil.example/", "/healthz?next=//e"):
+        assert "Location" not in h.client.get(url).headers
+
+
+def test_malformed_confirmation_posts(h: Harness) -> None:
+    state = h.pending()
+    h.login(state)
+    h.callback(state)
+    for data in ({}, {"state": state}, {"state": state, "token": "t" * 43, "decision": "yes"},
+                 {"state": state, "token": "t" * 5000, "decision": "approve"}):
+        assert h.client.post("/confirm", data=data).status_code == 400
+    raw = h.client.post("/confirm", data=b"state=\xff\xfe&token=\xff&decision=approve",
+                        content_type="application/x-www-form-urlencoded")
+    assert raw.status_code == 400
+    huge = h.client.post("/confirm", data={"state": "x" * 40000})
+    assert huge.status_code == 413
+    assert h.verdicts == []
+
+
+def test_rate_limit_per_browser_address(redis_server: RedisServer) -> None:
+    start = time.time()
+    h = Harness(redis_server.url, requests_per_minute=3, now=lambda: start)  # one window
+    codes = [h.client.get(f"/login?s={new_state()}",
+                          environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code
+             for _ in range(5)]
+    assert codes == [404, 404, 404, 429, 429]
+    other = h.client.get(f"/login?s={new_state()}", environ_base={"REMOTE_ADDR": "198.51.100.10"})
+    assert other.status_code == 404

@@ -128,3 +128,18 @@ def test_hook_imports_stay_light() -> None:
              "urllib", "urllib.parse", "ssl", "json", "tomllib", "email", "logging", "asyncio",
              "inspect", "enum"}
     assert not heavy & added, sorted(heavy & added)
+
+
+def test_pending_logins_are_capped_per_client_address(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # a key prefix of its own: other tests' pending logins must not count here
+    text = f'key_prefix = "cap{tmp_path.name[-6:].replace("_", "")}"\n' + \
+        Path(setup["config"]).read_text()
+    Path(setup["config"]).write_text(text.replace(
+        "[servers.vpn1]", "[limits]\npending_per_ip = 2\npending_per_server = 3\n\n[servers.vpn1]"))
+    ip = "198.51.100.77"
+    assert [run_hook(setup, untrusted_ip=ip).returncode for _ in range(3)] == [2, 2, 1]
+    assert "Too many VPN logins are waiting from your address" in (tmp_path / "reason").read_text()
+    # another address still gets in, until the server's own cap
+    assert run_hook(setup, untrusted_ip="198.51.100.78").returncode == 2
+    assert run_hook(setup, untrusted_ip="198.51.100.79").returncode == 1
+    assert "on this server" in (tmp_path / "reason").read_text()
