@@ -22,13 +22,30 @@ def never_connected(client: Any) -> bool:
 
 
 def test_replayed_callback_is_refused(stack: Stack, chromium: Any, seen_codes: list[str]) -> None:
+    """The callback URL replayed in the same browser (binding cookie still there)
+    while the confirmation page is open, and later from another browser."""
     with stack.client("alice") as client:
-        result = login_in_browser(chromium, client.wait_web_auth_url(), "alice", "alice-password")
-        assert result.title == "You are connected"
+        context = chromium.new_context()
+        try:
+            page = context.new_page()
+            page.goto(client.wait_web_auth_url())
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", "alice-password")
+            with page.expect_navigation(url=lambda u: "/callback" in u) as nav:
+                page.click("button[type=submit]")
+            callback_url = nav.value.url
+            seen_codes.append(parse_qs(urlparse(callback_url).query)["code"][0])
+            page.wait_for_selector("#approve")
+            replay = open_in_browser(chromium, callback_url, context=context)
+            assert (replay.status, replay.title) == (409, "Login link already used")
+            with page.expect_navigation():
+                page.click("#approve")  # the original login is unharmed by the replay
+            assert page.inner_text("#title") == "You are connected"
+        finally:
+            context.close()
         client.wait_state("CONNECTED", CONNECT_TIMEOUT)
-        seen_codes.append(parse_qs(urlparse(result.callback_url).query)["code"][0])
-        replay = open_in_browser(chromium, result.callback_url)
-        assert (replay.status, replay.title) == (409, "Login link already used")
+        later = open_in_browser(chromium, callback_url)
+        assert (later.status, later.title) == (409, "Login link already used")
 
 
 def test_replayed_authorization_code_is_refused(stack: Stack, chromium: Any,
