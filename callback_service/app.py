@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from callback_service import binding, policy
+from callback_service import binding, clientconfig, policy
 from callback_service.oidc import IdPError, Provider, TokenInvalid
 from shared.config import Config, ServerConfig
 from shared.escape import log_text, one_line
@@ -304,10 +304,11 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             return refuse(key, record, "error", "Login failed: invalid identity token",
                           Page("error", "Login failed", MSG_INTERNAL, 502))
         label = server.display_name or server.id
-        decision = policy.decide(claims, username_claim=config.oidc.username_claim,
-                                 groups_claim=config.oidc.groups_claim,
-                                 allowed_groups=config.allowed_groups_for(server.id),
-                                 server_label=label)
+        allow, deny = config.rules_for(server.id)
+        subject = policy.Subject.from_claims(claims, groups_claim=config.oidc.groups_claim,
+                                             client_id=config.oidc.client_id)
+        decision = policy.decide(subject, username_claim=config.oidc.username_claim,
+                                 allow=allow, deny=deny, server_label=label)
         if not decision.allowed:
             return refuse(key, record, "denied", decision.reason,
                           Page("denied", "Access denied", decision.reason, 403))
@@ -321,12 +322,14 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         if bind.browser_ip == "match" and not binding.same_client(browser_ip(), record.ip):
             return refuse(key, record, "denied", REASON_OTHER_NETWORK,
                           Page("denied", "Login not accepted", REASON_OTHER_NETWORK, 403))
+        push = clientconfig.render(config, server, subject, decision.username)
         if not bind.confirm:
-            return approve(key, record, server, decision.username, str(claims.get("sub", "")))
+            return approve(key, record, server, decision.username, str(claims.get("sub", "")),
+                           push)
         confirm = secrets.token_urlsafe(32)
         status, fields = store.transition(key, {"phase": PHASE_TAKEN}, {
             "phase": PHASE_CONFIRM, "confirm": digest(confirm), "user": decision.username,
-            "sub": one_line(str(claims.get("sub", "")), 200)})
+            "sub": one_line(str(claims.get("sub", "")), 200), "push": "\n".join(push)})
         if status != "ok" or fields is None:
             return page(Page("error", "Login link already used", MSG_USED, 409))
         record = LoginRecord.decode(record.state, fields)
@@ -366,16 +369,17 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
                           Page("denied", "Connection not approved",
                                "The VPN connection was refused. If you did not start it, tell "
                                "your administrator.", 200))
-        resp = approve(key, record, server, record.user, record.sub)
+        resp = approve(key, record, server, record.user, record.sub,
+                       [line for line in record.push.split("\n") if line])
         resp.delete_cookie(binding_cookie_name(record.state), path="/")
         return resp
 
     def approve(key: str, record: LoginRecord, server: ServerConfig, username: str,
-                sub: str) -> Response:
+                sub: str, push: list[str]) -> Response:
         started = now()
         label = server.display_name or server.id
         try:
-            delivery = deliver(server, record, Verdict(True))
+            delivery = deliver(server, record, Verdict(True, config_lines=tuple(push)))
         except (ManagementUnavailable, ProtocolError, OSError) as err:
             log.warning("could not deliver approval on %s: %s", log_text(server.id),
                         log_text(str(err)))

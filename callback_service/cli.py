@@ -36,7 +36,9 @@ def main() -> None:
 def check_config(config_path: str | None) -> None:
     """Validate the configuration and report every problem at once."""
     cfg = _load(config_path)
-    problems = []
+    from callback_service import clientconfig
+
+    problems = clientconfig.validate(cfg)
     for name, secret in (("oidc.client_secret", cfg.oidc.client_secret),
                          ("service.cookie_secret", cfg.service.cookie_secret),
                          ("redis.password", cfg.redis.password),

@@ -7,6 +7,7 @@ import os
 
 from flask import Flask
 
+from callback_service import clientconfig
 from callback_service.app import create_app
 from callback_service.oidc import Provider
 from shared import config as configmod
@@ -21,6 +22,9 @@ def deliver(server: configmod.ServerConfig, record: LoginRecord,
 
 
 def build_app(config: configmod.Config) -> Flask:
+    problems = clientconfig.validate(config)
+    if problems:
+        raise configmod.ConfigError(problems)
     oidc = config.oidc
     provider = Provider(issuer=oidc.issuer, client_id=oidc.client_id,
                         client_secret=oidc.client_secret.reveal(), scopes=oidc.scopes,

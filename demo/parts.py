@@ -177,11 +177,23 @@ class Idp:
 
 # ---------------------------------------------------------------- the service
 
+def toml_value(value: Any) -> str:
+    """TOML for the plain values our config uses (JSON strings are TOML strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def write_config(path: Path, *, base_url: str, redis_url: str, issuer: str, client_id: str,
                  client_secret_file: Path, cookie_secret_file: Path,
                  servers: dict[str, dict[str, Any]], pending_timeout: int = 300,
                  allowed_groups: list[str] | None = None,
-                 sections: dict[str, dict[str, Any]] | None = None) -> Path:
+                 sections: dict[str, dict[str, Any]] | None = None,
+                 client_config: list[dict[str, Any]] | None = None) -> Path:
     """The TOML config shared by the hook and the service."""
     lines = [f"public_base_url = {json.dumps(base_url)}",
              f"pending_timeout = {pending_timeout}",
@@ -192,10 +204,12 @@ def write_config(path: Path, *, base_url: str, redis_url: str, issuer: str, clie
              "", "[service]", f"cookie_secret = {json.dumps('file:' + str(cookie_secret_file))}",
              "", "[policy]", f"allowed_groups = {json.dumps(allowed_groups or [])}"]
     for name, body in (sections or {}).items():
-        lines += ["", f"[{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in body.items()]
+        lines += ["", f"[{name}]"] + [f"{k} = {toml_value(v)}" for k, v in body.items()]
+    for entry in client_config or []:
+        lines += ["", "[[client_config]]"] + [f"{k} = {toml_value(v)}" for k, v in entry.items()]
     for sid, body in servers.items():
         lines += ["", f"[servers.{sid}]"]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in body.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in body.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 

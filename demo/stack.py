@@ -30,9 +30,21 @@ CLIENT_ID = "openvpn-sso"
 # for cookies, so two services on one host name would share (and clobber) cookies.
 SERVICE_HOST = "127.0.0.2"
 DEFAULT_USERS = [
-    User("alice", "alice-password", ["vpn-users", "staff"]),
+    User("alice", "alice-password", ["vpn-users", "staff", "eng"]),
     User("bob", "bob-password", ["contractors"]),
+    User("carol", "carol-password", ["/vpn-users", "/ops"]),  # Keycloak-style group paths
 ]
+# What the demo and the tests push: engineers and operations reach different
+# networks, everyone gets the internal DNS, carol has a fixed address on vpn1.
+DEFAULT_CLIENT_CONFIG: list[dict[str, object]] = [
+    {"dns": ["10.77.0.1"], "domains": ["corp.example"]},
+    {"match": {"groups": ["eng"]}, "routes": ["10.10.0.0/16"]},
+    {"match": {"groups": ["ops"]}, "routes": ["10.20.0.0/24", "10.21.0.0/24"]},
+]
+
+
+VPN1_SETTINGS: dict[str, object] = {"tunnel_network": "10.77.0.0/24",
+                                    "static_addresses": {"carol": "10.77.0.50"}}
 
 
 @dataclass
@@ -41,13 +53,14 @@ class ServerSpec:
     subnet: str
     pending_timeout: int | None = None
     tcp_management: bool = False  # TCP with a password instead of a unix socket
+    settings: dict[str, object] = field(default_factory=dict)  # more [servers.<id>] keys
 
 
 @dataclass
 class Stack:
     workdir: Path
     servers: list[ServerSpec] = field(default_factory=lambda: [
-        ServerSpec("vpn1", "10.77.0.0 255.255.255.0")])
+        ServerSpec("vpn1", "10.77.0.0 255.255.255.0", settings=VPN1_SETTINGS)])
     users: list[User] = field(default_factory=lambda: list(DEFAULT_USERS))
     allowed_groups: list[str] = field(default_factory=lambda: ["vpn-users"])
     progress: Callable[[str], None] = lambda msg: None
@@ -55,6 +68,8 @@ class Stack:
     # extra config sections, e.g. {"limits": {...}} (tests raise the rate limit: all
     # their browsers share one address)
     sections: dict[str, dict[str, object]] = field(default_factory=dict)
+    client_config: list[dict[str, object]] = field(
+        default_factory=lambda: list(DEFAULT_CLIENT_CONFIG))
 
     def __post_init__(self) -> None:
         self._exit = contextlib.ExitStack()
@@ -105,11 +120,13 @@ class Stack:
                 body["management_password"] = f"file:{mgmt[s.server_id][1]}"
             if s.pending_timeout is not None:
                 body["pending_timeout"] = s.pending_timeout
+            body.update(s.settings)
             servers[s.server_id] = body
         write_config(self.config_path, base_url=base_url, redis_url=self.redis_url,
                      issuer=self.idp.issuer, client_id=CLIENT_ID, client_secret_file=client_secret,
                      cookie_secret_file=secret_file(w / "cookie-secret"), servers=servers,
-                     allowed_groups=self.allowed_groups, sections=self.sections)
+                     allowed_groups=self.allowed_groups, sections=self.sections,
+                     client_config=self.client_config)
         self.progress(f"starting the callback service on {base_url} (gunicorn, 2 workers)")
         self.service = self._exit.enter_context(
             CallbackService(w / "service", self.config_path, SERVICE_HOST, port))

@@ -79,6 +79,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, object]]] = {
         "public_base_url": ("str", REQUIRED),
         "pending_timeout": ("int", 300),
         "key_prefix": ("str", "ovpnsso"),
+        # [[client_config]] entries: what to push to whom (callback_service/clientconfig.py)
+        "client_config": ("entries", []),
     },
     "redis": {
         "url": ("str", "redis://127.0.0.1:6379/0"),
@@ -116,17 +118,36 @@ _SCHEMA: dict[str, dict[str, tuple[str, object]]] = {
         "pending_per_server": ("int", 5000),
         "requests_per_minute": ("int", 60),  # per browser address, shared by replicas
     },
+    # Who may connect (callback_service/policy.py): no deny rule may match, and one
+    # allow rule must (if there are any). allowed_groups is a shorthand allow rule.
     "policy": {
         "allowed_groups": ("list", []),
+        "allow": ("rules", []),
+        "deny": ("rules", []),
     },
 }
 _SERVER_SCHEMA: dict[str, tuple[str, object]] = {
     "management": ("str", REQUIRED),
     "management_password": ("secret", None),
     "pending_timeout": ("int", None),
-    "allowed_groups": ("list", None),
     "display_name": ("str", ""),
+    # Any of these three replaces the global [policy] for this server.
+    "allowed_groups": ("list", None),
+    "allow": ("rules", None),
+    "deny": ("rules", None),
+    # The server's tunnel network ("10.8.0.0/24"), for static addresses.
+    "tunnel_network": ("str", ""),
+    "static_addresses": ("strmap", {}),  # IdP username -> address in tunnel_network
+    # OpenVPN >= 2.7: make the IdP username the session's username (status, logs,
+    # client-config-dir) with `override-username` in the client-auth block.
+    "override_username": ("bool", False),
 }
+# A rule matches when every condition it has matches; each condition is any-of.
+RULE_KEYS = {"groups": "list", "realm_roles": "list", "client_roles": "list", "client": "str",
+             "email_domains": "list", "claims": "claims", "reason": "str"}
+RULE_CONDITIONS = ("groups", "realm_roles", "client_roles", "email_domains", "claims")
+ENTRY_KEYS = {"match": "rule", "servers": "list", "routes": "list", "dns": "list",
+              "domains": "list", "redirect_gateway": "bool", "block_outside_dns": "bool"}
 
 
 class Section:
@@ -147,7 +168,12 @@ class ServerConfig(Section):
     management_password: Secret | None
     pending_timeout: int | None
     allowed_groups: list[str] | None
+    allow: list[dict[str, Any]] | None
+    deny: list[dict[str, Any]] | None
     display_name: str
+    tunnel_network: str
+    static_addresses: dict[str, str]
+    override_username: bool
 
 
 class Config:
@@ -158,6 +184,7 @@ class Config:
         self.public_base_url: str = top.public_base_url.rstrip("/")
         self.pending_timeout: int = top.pending_timeout
         self.key_prefix: str = top.key_prefix
+        self.client_config: list[dict[str, Any]] = top.client_config
         self.redis = sections["redis"]
         self.oidc = sections["oidc"]
         self.service = sections["service"]
@@ -176,9 +203,16 @@ class Config:
         own = self.server(server_id).pending_timeout
         return own if own is not None else self.pending_timeout
 
-    def allowed_groups_for(self, server_id: str) -> list[str]:
-        own = self.server(server_id).allowed_groups
-        return own if own is not None else list(self.policy.allowed_groups)
+    def rules_for(self, server_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(allow rules, deny rules) in force on a server."""
+        server = self.server(server_id)
+        source: Any = server
+        if server.allowed_groups is None and server.allow is None and server.deny is None:
+            source = self.policy
+        allow = list(source.allow or [])
+        if source.allowed_groups:
+            allow.append({"groups": list(source.allowed_groups)})
+        return allow, list(source.deny or [])
 
 
 # ---------------------------------------------------------------- parsing
@@ -206,8 +240,36 @@ def _coerce(kind: str, value: object, where: str, problems: list[str]) -> object
             return list(value)
     elif kind == "secret" and isinstance(value, str) and value:
         return Secret(value)
+    elif kind == "strmap":
+        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            return dict(value)
+    elif kind == "claims":
+        if isinstance(value, dict) and all(
+                isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+                for v in value.values()):
+            return {k: [v] if isinstance(v, str) else list(v) for k, v in value.items()}
+    elif kind == "rule" and isinstance(value, dict):
+        return _rule(value, where, problems)
+    elif kind in ("rules", "entries") and isinstance(value, list) and all(
+            isinstance(v, dict) for v in value):
+        parse_one = _rule if kind == "rules" else _entry
+        return [parse_one(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
     problems.append(f"{where}: expected {kind}, got {type(value).__name__}")
     return None
+
+
+def _rule(raw: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    rule = _section(raw, {k: (kind, None) for k, kind in RULE_KEYS.items()}, where + ".",
+                    problems)
+    if not any(rule.get(c) for c in RULE_CONDITIONS):
+        problems.append(f"{where}: a rule needs at least one of {', '.join(RULE_CONDITIONS)}")
+    return {k: v for k, v in rule.items() if v is not None}
+
+
+def _entry(raw: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    entry = _section(raw, {k: (kind, None) for k, kind in ENTRY_KEYS.items()}, where + ".",
+                     problems)
+    return {k: v for k, v in entry.items() if v is not None}
 
 
 def _section(raw: Mapping[str, Any], schema: Mapping[str, tuple[str, object]],
@@ -223,7 +285,8 @@ def _section(raw: Mapping[str, Any], schema: Mapping[str, tuple[str, object]],
             problems.append(f"{where}{key}: required")
             out[key] = None
         else:
-            out[key] = list(default) if isinstance(default, list) else default
+            out[key] = (list(default) if isinstance(default, list)
+                        else dict(default) if isinstance(default, dict) else default)
     return out
 
 
@@ -297,6 +360,10 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
         problems.append("oidc.scopes: must include 'openid'")
     if not servers:
         problems.append("servers: define at least one [servers.<id>] with its management endpoint")
+    for i, entry in enumerate(top.get("client_config") or []):
+        for sid in entry.get("servers", []):
+            if sid not in servers:
+                problems.append(f"client_config[{i}].servers: unknown server id {sid!r}")
     for sid, server in servers.items():
         if not _is_token(sid) or len(sid) > 64:
             problems.append(f"servers.{sid}: server ids use letters, digits, '-' or '_'")

@@ -115,7 +115,7 @@ class LoginRecord:
             return self.fields[name]
         except KeyError:
             if name in CLIENT_FIELDS or name in ("nonce", "verifier", "binding", "outcome",
-                                                 "user", "sub", "confirm"):
+                                                 "user", "sub", "confirm", "push"):
                 return ""
             raise AttributeError(name) from None
 

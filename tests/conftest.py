@@ -25,7 +25,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def installed_copy_is_current() -> None:
     """The hook and `openvpn-sso serve` run from the installed package (as in
     production); fail loudly if it differs from this source tree."""

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from demo.parts import RedisServer, User, browser
-from demo.stack import DEFAULT_USERS, ServerSpec, Stack
+from demo.stack import DEFAULT_USERS, VPN1_SETTINGS, ServerSpec, Stack
 
 # Hostile IdP accounts: their username claim tries management-protocol injection
 # and script injection into pages. Neither is in an allowed group.
@@ -23,7 +23,7 @@ ATTACK_USERS = [
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Stack]:
-    servers = [ServerSpec("vpn1", "10.77.0.0 255.255.255.0"),
+    servers = [ServerSpec("vpn1", "10.77.0.0 255.255.255.0", settings=VPN1_SETTINGS),
                # a short pending timeout, to see an expired login end cleanly; and its
                # management interface on TCP with a password
                ServerSpec("vpn-short", "10.78.0.0 255.255.255.0", pending_timeout=10,
@@ -32,6 +32,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
                users=DEFAULT_USERS + ATTACK_USERS, redis_url=redis_server.url,
                sections={"limits": {"requests_per_minute": 10000}}) as s:
         yield s
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _installed(installed_copy_is_current: None) -> None:
+    """The hook and the service under test run from the installed package."""
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ def test_defaults_and_values() -> None:
     assert cfg.oidc.scopes == ["openid", "profile", "email"]
     assert cfg.server("vpn1").management == "unix:/run/openvpn/vpn1.sock"
     assert cfg.pending_timeout_for("vpn1") == 300
-    assert cfg.allowed_groups_for("vpn1") == []
+    assert cfg.rules_for("vpn1") == ([], [])
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -78,3 +78,30 @@ def test_load_reads_toml_and_reports_syntax_errors(tmp_path) -> None:  # type: i
         config.load(str(path), {})
     with pytest.raises(config.ConfigError, match="cannot read"):
         config.load(str(tmp_path / "missing.toml"), {})
+
+
+def test_policy_rules_and_per_server_override() -> None:
+    raw = {**BASE, "policy": {"allowed_groups": ["vpn"], "deny": [{"groups": ["banned"]}],
+                              "allow": [{"realm_roles": ["vpn"], "email_domains": ["x.org"]}]},
+           "servers": {"vpn1": {"management": "unix:/a"},
+                       "eu": {"management": "unix:/b", "allow": [{"claims": {"dept": "eu"}}]}}}
+    cfg = config.parse(raw)
+    assert cfg.rules_for("vpn1") == (
+        [{"realm_roles": ["vpn"], "email_domains": ["x.org"]}, {"groups": ["vpn"]}],
+        [{"groups": ["banned"]}])
+    assert cfg.rules_for("eu") == ([{"claims": {"dept": ["eu"]}}], [])
+
+
+def test_bad_rules_and_entries_are_reported() -> None:
+    raw = {**BASE, "policy": {"allow": [{}, {"groups": 5}, {"bogus": ["y"]}]},
+           "client_config": [{"routes": {"a": 1}}, {"servers": ["nope"], "extra": 1}]}
+    with pytest.raises(config.ConfigError) as info:
+        config.parse(raw)
+    text = "\n".join(info.value.problems)
+    for expected in ("policy.allow[0]: a rule needs at least one of",
+                     "policy.allow[1].groups: expected list",
+                     "policy.allow[2].bogus: unknown setting",
+                     "client_config[0].routes: expected list",
+                     "client_config[1].extra: unknown setting",
+                     "client_config[1].servers: unknown server id 'nope'"):
+        assert expected in text, expected
