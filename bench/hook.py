@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from demo.parts import BIN, RedisServer, secret_file, write_config  # noqa: E402
+from demo.parts import RedisServer, hook_setup  # noqa: E402
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
@@ -48,32 +48,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with RedisServer(tmp / "redis") as redis_server:
-            ovpn_conf = tmp / "server.conf"
-            ovpn_conf.write_text("management-client-auth\n")
-            cfg = write_config(tmp / "config.toml", base_url="https://vpn-login.example.com",
-                               redis_url=redis_server.url, issuer="https://idp.example.com",
-                               client_id="openvpn", client_secret_file=secret_file(tmp / "cs"),
-                               cookie_secret_file=secret_file(tmp / "ck"),
-                               servers={"vpn1": {"management": f"unix:{tmp}/m.sock"}},
-                               # every run comes from one address: lift the pending caps
-                               sections={"limits": {"pending_per_ip": 10**6,
-                                                    "pending_per_server": 10**6}})
-            via = tmp / "via"
-            via.write_text("alice\nx\n")
-            env = {"IV_SSO": "webauth,openurl", "IV_PLAT": "linux", "IV_VER": "2.6.14",
-                   "common_name": "alice", "untrusted_ip": "192.0.2.7",
-                   "untrusted_port": "51000", "config": str(ovpn_conf),
-                   "auth_pending_file": str(tmp / "p"), "auth_control_file": str(tmp / "c"),
-                   "auth_failed_reason_file": str(tmp / "r")}
-            hook = [str(BIN / "openvpn-sso-hook"), "--config", str(cfg), "--server", "vpn1",
-                    str(via)]
+            # every run comes from one address: lift the pending caps
+            hook, env = hook_setup(tmp, redis_server.url, sections={
+                "limits": {"pending_per_ip": 10**6, "pending_per_server": 10**6}})
             base = [sys.executable, "-c", "pass"]
             base_t, hook_t = [], []
             for i in range(args.runs + 3):
                 bt, _ = timed(base, {})
                 ht, hrc = timed(hook, env)
                 if hrc != 2:
-                    sys.exit(f"hook exited {hrc}: {(tmp / 'r').read_text()}")
+                    sys.exit(f"hook exited {hrc}: {(tmp / 'reason').read_text()}")
                 if i >= 3:  # warm-up runs fill the page cache
                     base_t.append(bt)
                     hook_t.append(ht)

@@ -213,11 +213,9 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         if status != "ok":
             return page(Page("error", "Login link already used", MSG_USED, 409))
         record = LoginRecord.decode(state, fields)
-        if record.expired(now()):
-            return expired(key, record)
-        if record.server not in config.servers:
-            return refuse(key, record, "error", "Unknown VPN server",
-                          Page("error", "Login failed", MSG_INTERNAL, 500))
+        server = live_server(key, record)
+        if isinstance(server, Response):
+            return server
         try:
             url = provider.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
         except IdPError as err:
@@ -270,14 +268,22 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             return refuse(key, record, "error", "Login failed on the login service: reconnect "
                           "to try again", Page("error", "Login failed", MSG_INTERNAL, 500))
 
-    def authenticate(key: str, record: LoginRecord) -> Response:
-        """The IdP's answer for a taken record: validate, decide, confirm or approve."""
+    def live_server(key: str, record: LoginRecord) -> ServerConfig | Response:
+        """The server of a record this request owns, or the refusal if the login
+        cannot go on (expired, or a server this deployment does not know)."""
         if record.expired(now()):
             return expired(key, record)
         server = config.servers.get(record.server)
         if server is None:
             return refuse(key, record, "error", "Unknown VPN server",
                           Page("error", "Login failed", MSG_INTERNAL, 500))
+        return server
+
+    def authenticate(key: str, record: LoginRecord) -> Response:
+        """The IdP's answer for a taken record: validate, decide, confirm or approve."""
+        server = live_server(key, record)
+        if isinstance(server, Response):
+            return server
         error = request.args.get("error")
         if error is not None:
             message = idp_error_message(error)
@@ -358,12 +364,9 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
                         lambda k, r: confirmed(k, r, choice))
 
     def confirmed(key: str, record: LoginRecord, choice: str) -> Response:
-        if record.expired(now()):
-            return expired(key, record)
-        server = config.servers.get(record.server)
-        if server is None:
-            return refuse(key, record, "error", "Unknown VPN server",
-                          Page("error", "Login failed", MSG_INTERNAL, 500))
+        server = live_server(key, record)
+        if isinstance(server, Response):
+            return server
         if choice == "deny":
             return refuse(key, record, "denied", REASON_NOT_APPROVED,
                           Page("denied", "Connection not approved",

@@ -214,6 +214,33 @@ def write_config(path: Path, *, base_url: str, redis_url: str, issuer: str, clie
     return path
 
 
+def hook_setup(workdir: Path, redis_url: str, *, base_url: str = "https://vpn-login.example.com",
+               sections: dict[str, dict[str, Any]] | None = None,
+               pending_timeout: int = 300) -> tuple[list[str], dict[str, str]]:
+    """A config and an environment like OpenVPN's for running the hook by hand
+    (tests and benchmarks): returns the hook's argv and environment."""
+    ovpn_conf = workdir / "server.conf"
+    ovpn_conf.write_text("dev tun\nmanagement-client-auth\n")
+    cfg = write_config(workdir / "config.toml", base_url=base_url, redis_url=redis_url,
+                       issuer="https://idp.example.com", client_id="openvpn",
+                       client_secret_file=secret_file(workdir / "cs"),
+                       cookie_secret_file=secret_file(workdir / "ck"),
+                       servers={"vpn1": {"management": f"unix:{workdir}/m.sock"}},
+                       pending_timeout=pending_timeout, sections=sections)
+    for name in ("pending", "control", "reason"):
+        (workdir / name).write_text("")
+    via = workdir / "via"
+    via.write_text("alice\nignored-password\n")
+    env = {"IV_SSO": "openurl,webauth,crtext", "IV_PLAT": "linux", "IV_VER": "2.6.14",
+           "common_name": "alice", "untrusted_ip": "192.0.2.7", "untrusted_port": "51234",
+           "auth_pending_file": str(workdir / "pending"),
+           "auth_control_file": str(workdir / "control"),
+           "auth_failed_reason_file": str(workdir / "reason"), "config": str(ovpn_conf),
+           "script_type": "user-pass-verify"}
+    argv = [str(BIN / "openvpn-sso-hook"), "--config", str(cfg), "--server", "vpn1", str(via)]
+    return argv, env
+
+
 def secret_file(path: Path, value: str | None = None) -> Path:
     path.write_text((value or os.urandom(24).hex()) + "\n")
     path.chmod(0o600)

@@ -21,6 +21,23 @@ def never_connected(client: Any) -> bool:
     return not any(",CONNECTED," in line for line in client.lines())
 
 
+def forged_callback(stack: Stack, chromium: Any, url: str, query: str) -> Any:
+    """Start the login at ``url`` in a fresh browser (it gets the binding cookie and
+    lands on the IdP's form), then send that browser to ``/callback?state=…&query``
+    as if the IdP had redirected it there."""
+    state = url.rsplit("=", 1)[1]
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("input[name=username]")
+        base = stack.service.base_url  # type: ignore[union-attr]
+        return open_in_browser(chromium, f"{base}/callback?state={state}&{query}",
+                               context=context)
+    finally:
+        context.close()
+
+
 def test_replayed_callback_is_refused(stack: Stack, chromium: Any, seen_codes: list[str]) -> None:
     """The callback URL replayed in the same browser (binding cookie still there)
     while the confirmation page is open, and later from another browser."""
@@ -57,18 +74,7 @@ def test_replayed_authorization_code_is_refused(stack: Stack, chromium: Any,
     code = parse_qs(urlparse(result.callback_url).query)["code"][0]
     seen_codes.append(code)
     with stack.client("alice") as attacker:
-        url = attacker.wait_web_auth_url()
-        state = url.rsplit("=", 1)[1]
-        context = chromium.new_context()
-        try:
-            page = context.new_page()
-            page.goto(url)  # binds this browser and sends it to the IdP's form
-            page.wait_for_selector("input[name=username]")
-            base = stack.service.base_url  # type: ignore[union-attr]
-            forged = open_in_browser(chromium, f"{base}/callback?state={state}&code={code}",
-                                     context=context)
-        finally:
-            context.close()
+        forged = forged_callback(stack, chromium, attacker.wait_web_auth_url(), f"code={code}")
         assert (forged.status, forged.title) == (502, "Login failed")
         assert attacker.wait_auth_failed(10) == "Login failed at the identity provider"
         assert never_connected(attacker)
@@ -146,19 +152,8 @@ def test_open_redirect_parameters_are_ignored(stack: Stack, chromium: Any) -> No
 def test_idp_error_response_denies_at_once(stack: Stack, chromium: Any) -> None:
     """The IdP sends the browser back with error=access_denied (user cancelled)."""
     with stack.client("alice") as client:
-        url = client.wait_web_auth_url()
-        state = url.rsplit("=", 1)[1]
-        context = chromium.new_context()
-        try:
-            page = context.new_page()
-            page.goto(url)
-            page.wait_for_selector("input[name=username]")
-            base = stack.service.base_url  # type: ignore[union-attr]
-            result = open_in_browser(
-                chromium, f"{base}/callback?state={state}&error=access_denied"
-                          "&error_description=%3Cb%3Enope%3C%2Fb%3E", context=context)
-        finally:
-            context.close()
+        result = forged_callback(stack, chromium, client.wait_web_auth_url(),
+                                 "error=access_denied&error_description=%3Cb%3Enope%3C%2Fb%3E")
         assert (result.status, result.title) == (403, "Login not completed")
         assert client.wait_auth_failed(10) == (
             "The login was cancelled or refused at the identity provider.")

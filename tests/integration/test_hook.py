@@ -5,50 +5,32 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
-from demo.parts import BIN, RedisServer, secret_file, write_config
+from demo.parts import RedisServer, hook_setup
 from shared.records import is_state
-
-HOOK = str(BIN / "openvpn-sso-hook")
 
 
 @pytest.fixture
-def setup(tmp_path: Path, redis_server: RedisServer) -> dict[str, Path | str]:
-    ovpn_conf = tmp_path / "server.conf"
-    ovpn_conf.write_text("dev tun\nmanagement-client-auth\n")
-    cfg = write_config(tmp_path / "config.toml", base_url="https://login.example.test",
-                       redis_url=redis_server.url, issuer="http://127.0.0.1:1",
-                       client_id="openvpn", client_secret_file=secret_file(tmp_path / "cs"),
-                       cookie_secret_file=secret_file(tmp_path / "ck"),
-                       servers={"vpn1": {"management": f"unix:{tmp_path}/m.sock"}},
-                       pending_timeout=120)
-    for name in ("pending", "control", "reason"):
-        (tmp_path / name).write_text("")
-    via = tmp_path / "via"
-    via.write_text("alice\nignored-password\n")
-    return {"dir": tmp_path, "config": cfg, "ovpn_conf": ovpn_conf, "via": via}
+def setup(tmp_path: Path, redis_server: RedisServer) -> dict[str, Any]:
+    argv, env = hook_setup(tmp_path, redis_server.url, base_url="https://login.example.test",
+                           pending_timeout=120)
+    return {"dir": tmp_path, "config": tmp_path / "config.toml",
+            "ovpn_conf": tmp_path / "server.conf", "argv": argv, "env": env}
 
 
-def run_hook(setup: dict[str, Path | str],
+def run_hook(setup: dict[str, Any],
              **env_changes: str | None) -> subprocess.CompletedProcess[str]:
-    d = Path(setup["dir"])
-    env = {
-        "IV_SSO": "openurl,webauth,crtext", "IV_PLAT": "linux", "IV_VER": "2.6.14",
-        "common_name": "alice", "untrusted_ip": "192.0.2.7", "untrusted_port": "51234",
-        "auth_pending_file": str(d / "pending"), "auth_control_file": str(d / "control"),
-        "auth_failed_reason_file": str(d / "reason"), "config": str(setup["ovpn_conf"]),
-        "script_type": "user-pass-verify",
-    }
+    env = dict(setup["env"])
     for k, v in env_changes.items():
         if v is None:
             env.pop(k, None)
         else:
             env[k] = v
-    argv = [HOOK, "--config", str(setup["config"]), "--server", "vpn1", str(setup["via"])]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    return subprocess.run(setup["argv"], env=env, capture_output=True, text=True, timeout=30)
 
 
 def test_defers_with_a_short_web_auth_url_and_stores_the_record(setup, redis_server) -> None:  # type: ignore[no-untyped-def]
