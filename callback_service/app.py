@@ -14,6 +14,7 @@ autoescaping; reasons sent to OpenVPN go through ``shared.escape``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -21,10 +22,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, g, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from callback_service import binding, clientconfig, policy
+from callback_service.i18n import LANGUAGES, Text, text, translate
+from callback_service.metrics import (
+    DELIVER_SECONDS,
+    LOGIN_SECONDS,
+    LOGINS_FINISHED,
+    LOGINS_STARTED,
+    OUTCOME_OF,
+    REDIS_ERRORS,
+    REQUEST_SECONDS,
+    SENDER_ERRORS,
+    Timer,
+    exposition,
+)
 from callback_service.oidc import IdPError, Provider, TokenInvalid
 from shared.config import Config, ServerConfig
 from shared.escape import log_text, one_line
@@ -77,8 +91,13 @@ RATE_LIMITED_PATHS = ("/login", "/callback", "/confirm")
 class Page:
     kind: str  # success, denied, expired, error
     title: str
-    message: str
+    message: str | Text  # English template; translated when shown
     status: int
+
+    @property
+    def state_event(self) -> str:
+        """openvpn3's web-page State API event, so app webviews can close."""
+        return "CONNECT_SUCCESS" if self.kind == "success" else "CONNECT_FAILED"
 
 
 def page(p: Page) -> Response:
@@ -94,7 +113,7 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def idp_error_message(error: str) -> str:
+def idp_error_message(error: str) -> Text:
     # RFC 6749 error codes are short ASCII tokens: keep the leading token only.
     code = ""
     for c in error[:40]:
@@ -102,8 +121,8 @@ def idp_error_message(error: str) -> str:
             break
         code += c
     if code in ("access_denied", "login_required", "consent_required"):
-        return "The login was cancelled or refused at the identity provider."
-    return f"The identity provider returned an error ({code or 'unknown'})."
+        return text("The login was cancelled or refused at the identity provider.")
+    return text("The identity provider returned an error ({code}).", code=code or "unknown")
 
 
 def create_app(config: Config, store: Store, provider: Provider, deliver: Deliver,
@@ -115,6 +134,15 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
     prefix = config.key_prefix
     bind = config.binding
     binding_claim = bind.claim or config.oidc.username_claim
+    brand = config.branding
+    logo_origin = "/".join(brand.logo_url.split("/")[:3]) if brand.logo_url.startswith(
+        "https://") else ""
+
+    @app.context_processor
+    def page_context() -> dict[str, Any]:
+        lang = request.accept_languages.best_match(LANGUAGES) or "en"
+        return {"lang": lang, "brand": brand, "text": text,
+                "t": lambda message: translate(lang, message)}
 
     def browser_ip() -> str:
         return binding.browser_address(request.remote_addr or "",
@@ -131,13 +159,23 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         except StoreUnavailable as err:
             log.warning("could not mark login done: %s", log_text(str(err)))
 
-    def log_decision(record: LoginRecord, outcome: str, reason: str, **extra: Any) -> None:
-        audit.info("login %s server=%s cn=%s user=%s client=%s reason=%s %s", outcome,
-                   log_text(record.server), log_text(record.cn), log_text(extra.pop("user", "")),
-                   log_text(record.real_address), log_text(reason),
-                   " ".join(f"{k}={log_text(str(v))}" for k, v in extra.items()))
+    def decided(record: LoginRecord, outcome: str, code: str, reason: str, *,
+                user: str = "", sub: str = "", delivery: str = "",
+                deliver_ms: float | None = None) -> None:
+        """One audit line (JSON) and the metrics for a finished login."""
+        server = record.server if record.server in config.servers else "unknown"
+        LOGINS_FINISHED.labels(server, outcome, code).inc()
+        total = max(0.0, now() - float(record.created or now()))
+        LOGIN_SECONDS.labels(server, outcome).observe(total)
+        audit.info("%s", json.dumps({
+            "event": "login", "outcome": outcome, "reason_code": code, "reason": reason,
+            "server": record.server, "common_name": record.cn, "vpn_username": record.username,
+            "user": user, "sub": sub, "client": record.real_address, "platform": record.plat,
+            "version": record.ver, "delivery": delivery, "login_id": digest(record.state)[:16],
+            "total_ms": round(total * 1000), "deliver_ms": deliver_ms,
+        }, ensure_ascii=True))
 
-    def refuse(key: str, record: LoginRecord, outcome: str, user_reason: str,
+    def refuse(key: str, record: LoginRecord, code: str, user_reason: str,
                result: Page) -> Response:
         """Deny the waiting client with a reason, record it, show ``result``."""
         server = config.servers.get(record.server)
@@ -147,10 +185,12 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
                 delivered = deliver(server, record, Verdict(False, user_reason)).outcome
             except (ManagementUnavailable, ProtocolError, OSError) as err:
                 delivered = "undelivered"
+                SENDER_ERRORS.labels(server.id).inc()
                 log.warning("could not deny client on %s: %s", log_text(record.server),
                             log_text(str(err)))
+        outcome = OUTCOME_OF[code]
         finish(key, record, outcome, user_reason)
-        log_decision(record, outcome, user_reason, delivery=delivered)
+        decided(record, outcome, code, user_reason, user=record.user, delivery=delivered)
         return page(result)
 
     def expired(key: str, record: LoginRecord) -> Response:
@@ -167,6 +207,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
     def rate_limit() -> Response | None:
         if request.path not in RATE_LIMITED_PATHS:
             return None
+        g.timer = Timer()
         window = int(now() // 60)
         count = store.hit(f"{prefix}:rate:{browser_ip()}:{window}", 120)
         if count > config.limits.requests_per_minute:
@@ -175,18 +216,36 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
 
     @app.after_request
     def headers(resp: Response) -> Response:
+        timer = g.get("timer")
+        if timer is not None:
+            REQUEST_SECONDS.labels(request.path.strip("/")).observe(timer.seconds())
         resp.headers["Cache-Control"] = "no-store"
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Referrer-Policy"] = "no-referrer"
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+            f"default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
+            f"img-src 'self' data: {logo_origin}".rstrip() + "; "
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+        resp.headers["Vary"] = "Accept-Language"
         return resp
 
     @app.get("/healthz")
     def healthz() -> tuple[str, int]:
         return "ok\n", 200
+
+    def pending_counts() -> list[tuple[str, int]]:
+        return [(sid, store.count_pending(pending_set_keys(prefix, sid, "")[1], now()))
+                for sid in sorted(config.servers)]
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        try:
+            body, content_type = exposition(pending_counts)
+        except StoreUnavailable:
+            REDIS_ERRORS.inc()
+            body, content_type = exposition(lambda: [])
+        return Response(body, content_type=content_type)
 
     @app.get("/readyz")
     def readyz() -> tuple[str, int]:
@@ -220,8 +279,10 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             url = provider.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
         except IdPError as err:
             log.warning("IdP unavailable at /login: %s", log_text(str(err)))
-            return refuse(key, record, "error", "Identity provider unreachable: try again later",
+            return refuse(key, record, "idp_unreachable",
+                          "Identity provider unreachable: try again later",
                           Page("error", "Identity provider unreachable", MSG_IDP_DOWN, 502))
+        LOGINS_STARTED.labels(server.id).inc()
         resp = Response(status=302, headers={"Location": url})
         resp.set_cookie(binding_cookie_name(state), signer.dumps(token),
                         max_age=max(60, int(float(record.deadline) - now()) + 60),
@@ -249,7 +310,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
                                               {"phase": PHASE_TAKEN})
             if status != "ok" or fields is None:
                 return page(Page("error", "Login link already used", MSG_USED, 409))
-            return refuse(key, LoginRecord.decode(state, fields), "denied",
+            return refuse(key, LoginRecord.decode(state, fields), "other_browser",
                           "Login was finished in a different browser",
                           Page("denied", "Login not accepted", MSG_OTHER_BROWSER, 403))
         assert fields is not None
@@ -265,7 +326,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             raise
         except Exception:
             log.exception("internal error while finishing a login")
-            return refuse(key, record, "error", "Login failed on the login service: reconnect "
+            return refuse(key, record, "internal", "Login failed on the login service: reconnect "
                           "to try again", Page("error", "Login failed", MSG_INTERNAL, 500))
 
     def live_server(key: str, record: LoginRecord) -> ServerConfig | Response:
@@ -275,7 +336,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             return expired(key, record)
         server = config.servers.get(record.server)
         if server is None:
-            return refuse(key, record, "error", "Unknown VPN server",
+            return refuse(key, record, "unknown_server", "Unknown VPN server",
                           Page("error", "Login failed", MSG_INTERNAL, 500))
         return server
 
@@ -287,11 +348,11 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         error = request.args.get("error")
         if error is not None:
             message = idp_error_message(error)
-            return refuse(key, record, "denied", message,
+            return refuse(key, record, "idp_error", str(message),
                           Page("denied", "Login not completed", message, 403))
         code = request.args.get("code", "")
         if not code or len(code) > 2048:
-            return refuse(key, record, "error", "Login failed: no authorization code",
+            return refuse(key, record, "no_code", "Login failed: no authorization code",
                           Page("error", "Login failed", MSG_INTERNAL, 400))
         try:
             tokens = provider.exchange_code(code, record.verifier)
@@ -301,13 +362,13 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             claims = provider.validate_id_token(id_token, nonce=record.nonce, now=now())
         except IdPError as err:
             log.warning("code exchange failed: %s", log_text(str(err)))
-            return refuse(key, record, "error", "Login failed at the identity provider",
+            return refuse(key, record, "code_rejected", "Login failed at the identity provider",
                           Page("error", "Login failed",
                                "The identity provider did not accept this login. Reconnect "
                                "your VPN client to try again.", 502))
         except TokenInvalid as err:
             log.warning("ID token rejected: %s", log_text(str(err)))
-            return refuse(key, record, "error", "Login failed: invalid identity token",
+            return refuse(key, record, "token_invalid", "Login failed: invalid identity token",
                           Page("error", "Login failed", MSG_INTERNAL, 502))
         label = server.display_name or server.id
         allow, deny = config.rules_for(server.id)
@@ -316,17 +377,17 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         decision = policy.decide(subject, username_claim=config.oidc.username_claim,
                                  allow=allow, deny=deny, server_label=label)
         if not decision.allowed:
-            return refuse(key, record, "denied", decision.reason,
-                          Page("denied", "Access denied", decision.reason, 403))
+            return refuse(key, record, "policy", decision.reason,
+                          Page("denied", "Access denied", decision.message or "", 403))
         mismatch = binding.identity_mismatch(
             match=bind.match, claim_value=binding.claim_for_binding(claims, binding_claim),
             common_name=record.cn, username=record.username, mode=bind.normalize,
             strip_domain=bind.strip_domain)
         if mismatch:
-            return refuse(key, record, "denied", mismatch,
+            return refuse(key, record, "binding", str(mismatch),
                           Page("denied", "Login not accepted", mismatch, 403))
         if bind.browser_ip == "match" and not binding.same_client(browser_ip(), record.ip):
-            return refuse(key, record, "denied", REASON_OTHER_NETWORK,
+            return refuse(key, record, "browser_ip", REASON_OTHER_NETWORK,
                           Page("denied", "Login not accepted", REASON_OTHER_NETWORK, 403))
         push = clientconfig.render(config, server, subject, decision.username)
         if not bind.confirm:
@@ -368,7 +429,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         if isinstance(server, Response):
             return server
         if choice == "deny":
-            return refuse(key, record, "denied", REASON_NOT_APPROVED,
+            return refuse(key, record, "not_approved", REASON_NOT_APPROVED,
                           Page("denied", "Connection not approved",
                                "The VPN connection was refused. If you did not start it, tell "
                                "your administrator.", 200))
@@ -379,29 +440,32 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
 
     def approve(key: str, record: LoginRecord, server: ServerConfig, username: str,
                 sub: str, push: list[str]) -> Response:
-        started = now()
+        timer = Timer()
         label = server.display_name or server.id
         try:
             delivery = deliver(server, record, Verdict(True, config_lines=tuple(push)))
         except (ManagementUnavailable, ProtocolError, OSError) as err:
+            SENDER_ERRORS.labels(server.id).inc()
             log.warning("could not deliver approval on %s: %s", log_text(server.id),
                         log_text(str(err)))
             finish(key, record, "undelivered", str(err))
-            log_decision(record, "undelivered", str(err), user=username)
+            decided(record, "undelivered", "undelivered", str(err), user=username, sub=sub)
             return page(Page("error", "Login not completed", MSG_UNDELIVERED, 502))
+        DELIVER_SECONDS.labels(server.id).observe(timer.seconds())
         finish(key, record, delivery.outcome, delivery.detail)
-        log_decision(record, delivery.outcome, delivery.detail, user=username, sub=sub,
-                     deliver_ms=round((now() - started) * 1000))
+        decided(record, delivery.outcome, delivery.outcome, delivery.detail, user=username,
+                sub=sub, delivery=delivery.outcome, deliver_ms=round(timer.seconds() * 1000, 1))
         if delivery.outcome == "approved":
-            return page(Page("success", "You are connected",
-                             f"Signed in as {username}. Your VPN connection to {label} is "
-                             "being established; you can close this window.", 200))
+            return page(Page("success", "You are connected", text(
+                "Signed in as {user}. Your VPN connection to {server} is being established; "
+                "you can close this window.", user=username, server=label), 200))
         if delivery.outcome == "gone":
             return page(Page("expired", "VPN client no longer waiting", MSG_GONE, 410))
         return page(Page("error", "Login not completed", MSG_UNDELIVERED, 502))
 
     @app.errorhandler(StoreUnavailable)
     def store_down(err: StoreUnavailable) -> Response:
+        REDIS_ERRORS.inc()
         log.error("store unavailable: %s", log_text(str(err)))
         return page(Page("error", "Temporarily unavailable", MSG_STORE_DOWN, 503))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from callback_service.i18n import Text, text
 from callback_service.policy import claim_path
 
 
@@ -24,19 +25,20 @@ def normalize(value: str, *, mode: str, strip_domain: bool) -> str:
 
 
 def identity_mismatch(*, match: str, claim_value: Any, common_name: str, username: str,
-                      mode: str, strip_domain: bool) -> str | None:
+                      mode: str, strip_domain: bool) -> Text | None:
     """None if the connection belongs to the IdP identity, else a reason to deny."""
     if match == "none":
         return None
     if not isinstance(claim_value, str) or not claim_value.strip():
-        return "Your identity provider account has no name to match this VPN connection"
+        return text("Your identity provider account has no name to match this VPN connection")
     want = normalize(claim_value, mode=mode, strip_domain=strip_domain)
     checks = {"common_name": [("certificate", common_name)], "username": [("username", username)],
               "both": [("certificate", common_name), ("username", username)]}[match]
     for what, value in checks:
         if normalize(value, mode=mode, strip_domain=strip_domain) != want:
-            return (f"This login belongs to a VPN connection whose {what} is not yours: "
-                    f"use your own VPN profile (never a login link someone sent you)")
+            return text("This login belongs to a VPN connection whose {what} is not yours: "
+                        "use your own VPN profile (never a login link someone sent you)",
+                        what=what)
     return None
 
 

@@ -26,6 +26,22 @@ def _load(path: str | None) -> configmod.Config:
         sys.exit(2)
 
 
+def _metrics_dir() -> None:
+    """Workers share metrics through PROMETHEUS_MULTIPROC_DIR: use the given one
+    (emptied, as prometheus-client requires between runs) or a fresh private one."""
+    import glob
+    import os
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.unlink(stale)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="openvpn-sso-metrics-")
+
+
 @click.group()
 def main() -> None:
     """OpenVPN single sign-on through OpenID Connect."""
@@ -87,18 +103,25 @@ def server_conf(config_path: str | None, server_id: str, hook: str | None, tmp_d
 @click.option("--workers", default=2, show_default=True)
 def serve(config_path: str | None, listen: str | None, workers: int) -> None:
     """Run the callback service under gunicorn."""
+    cfg = _load(config_path)
+    _metrics_dir()  # before prometheus_client is imported: it reads the variable then
     from gunicorn.app.base import BaseApplication
 
     from callback_service.service import build_app, setup_logging
 
-    cfg = _load(config_path)
     setup_logging()
+
+    def child_exit(server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", listen or cfg.service.listen)
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", None)  # query strings carry codes and states
+            self.cfg.set("child_exit", child_exit)
 
         def load(self) -> Any:
             return build_app(cfg)

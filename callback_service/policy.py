@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from callback_service.i18n import Text, text
 from shared.escape import one_line
 
 MAX_USERNAME = 128
@@ -24,8 +25,12 @@ MAX_USERNAME = 128
 class Decision:
     allowed: bool
     username: str
-    reason: str = ""
+    message: Text | None = None  # why not, for pages (translated) and, as str(), OpenVPN
     groups: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return str(self.message) if self.message else ""
 
 
 def claim_path(claims: dict[str, Any], path: str) -> Any:
@@ -117,22 +122,26 @@ def decide(subject: Subject, *, username_claim: str, allow: list[dict[str, Any]]
            deny: list[dict[str, Any]], server_label: str) -> Decision:
     raw_name = claim_path(subject.claims, username_claim)
     if not isinstance(raw_name, str) or not raw_name.strip():
-        return Decision(False, "", f"Your account has no '{username_claim}' at the identity "
-                        "provider, so it cannot be used for the VPN: contact your administrator")
+        return Decision(False, "", text(
+            "Your account has no '{claim}' at the identity provider, so it cannot be used for "
+            "the VPN: contact your administrator", claim=username_claim))
     username = one_line(raw_name, MAX_USERNAME)
     groups = tuple(sorted(subject.groups))
     for rule in deny:
         if rule_matches(rule, subject):
-            reason = rule.get("reason") or (f"Access denied: {username} is refused on VPN "
-                                            f"server {server_label} ({describe(rule)})")
-            return Decision(False, username, reason, groups)
+            message = Text(rule["reason"]) if rule.get("reason") else text(
+                "Access denied: {user} is refused on VPN server {server} ({rule})",
+                user=username, server=server_label, rule=describe(rule))
+            return Decision(False, username, message, groups)
     if allow and not any(rule_matches(rule, subject) for rule in allow):
         if all(set(rule) <= {"groups", "reason"} for rule in allow):
             names = [g for rule in allow for g in rule["groups"]]
-            reason = (f"Access denied: {username} is not in any of the groups allowed on "
-                      f"VPN server {server_label} ({', '.join(names)})")
+            message = text("Access denied: {user} is not in any of the groups allowed on VPN "
+                           "server {server} ({groups})", user=username, server=server_label,
+                           groups=", ".join(names))
         else:
-            reason = (f"Access denied: {username} matches none of the rules of VPN server "
-                      f"{server_label}: " + "; or ".join(describe(r) for r in allow))
-        return Decision(False, username, reason, groups)
-    return Decision(True, username, "", groups)
+            message = text("Access denied: {user} matches none of the rules of VPN server "
+                           "{server}: {rules}", user=username, server=server_label,
+                           rules="; or ".join(describe(r) for r in allow))
+        return Decision(False, username, message, groups)
+    return Decision(True, username, None, groups)

@@ -35,6 +35,13 @@ def build_app(config: configmod.Config) -> Flask:
 
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The audit trail is one JSON object per line, nothing around it, for log shippers.
+    audit = logging.getLogger("openvpn_sso.audit")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
 
 
 def app_from_environment() -> Flask:

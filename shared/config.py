@@ -113,6 +113,13 @@ _SCHEMA: dict[str, dict[str, tuple[str, object]]] = {
         "confirm": ("bool", True),  # confirmation page before approval
         "browser_ip": ("str", "off"),  # off or match
     },
+    # How the login pages look: a name, an https (or same-site) logo, an accent colour.
+    "branding": {
+        "name": ("str", "VPN login"),
+        "logo_url": ("str", ""),
+        "color": ("str", "#1a7f37"),
+        "support": ("str", ""),  # e.g. "IT helpdesk: +1 555 0100", shown on every page
+    },
     "limits": {
         "pending_per_ip": ("int", 10),
         "pending_per_server": ("int", 5000),
@@ -191,6 +198,7 @@ class Config:
         self.policy = sections["policy"]
         self.binding = sections["binding"]
         self.limits = sections["limits"]
+        self.branding = sections["branding"]
         self.servers = servers
 
     def server(self, server_id: str) -> ServerConfig:
@@ -346,6 +354,15 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
         value = cfg["binding"].get(key)
         if isinstance(value, str) and value not in allowed:
             problems.append(f"binding.{key}: one of {', '.join(allowed)}")
+    color = cfg["branding"].get("color")
+    if isinstance(color, str) and not (len(color) == 7 and color[0] == "#" and all(
+            c in "0123456789abcdefABCDEF" for c in color[1:])):
+        problems.append("branding.color: use #rrggbb")
+    logo = cfg["branding"].get("logo_url")
+    if isinstance(logo, str) and logo and (not logo.startswith(("https://", "/"))
+                                           or logo.startswith("//") or any(
+                                               c.isspace() or c in "\"'<>;" for c in logo)):
+        problems.append("branding.logo_url: an https:// URL or a path on this site")
     for key, value in cfg["limits"].items():
         if isinstance(value, int) and value < 1:
             problems.append(f"limits.{key}: must be at least 1")

@@ -84,6 +84,13 @@ class RedisStore:
         except redis.RedisError as err:
             raise StoreUnavailable(str(err)) from err
 
+    def count_pending(self, key: str, now: float) -> int:
+        """Pending logins in a per-server set whose deadline has not passed."""
+        try:
+            return int(self._r.zcount(key, f"({now:.3f}", "+inf"))
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
+
     def hit(self, key: str, window: int) -> int:
         try:
             return int(self._hit(keys=[key], args=[window]))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
                           deadline: float, caps: tuple[int, int], ttl: int) -> int: ...
         def release_pending(self, keys: tuple[str, str], member: str) -> None: ...
         def hit(self, key: str, window: int) -> int: ...
+        def count_pending(self, key: str, now: float) -> int: ...
         def delete(self, key: str) -> None: ...
 
 
@@ -133,6 +134,9 @@ class RespStore:
 
     def hit(self, key: str, window: int) -> int:
         return int(self._conn.call("EVAL", HIT, 1, key, window))
+
+    def count_pending(self, key: str, now: float) -> int:
+        return int(self._conn.call("ZCOUNT", key, f"({now:.3f}", "+inf"))
 
     def delete(self, key: str) -> None:
         self._conn.call("DEL", key)

@@ -42,7 +42,7 @@ def installed_copy_is_current() -> None:
     for installed in map(Path, out):
         source = repo / installed.name
         for path in source.rglob("*"):
-            if path.suffix in (".py", ".html") and "__pycache__" not in path.parts:
+            if path.suffix in (".py", ".html", ".js") and "__pycache__" not in path.parts:
                 twin = installed / path.relative_to(source)
                 if not twin.exists() or twin.read_bytes() != path.read_bytes():
                     stale.append(str(path.relative_to(repo)))

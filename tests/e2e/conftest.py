@@ -30,7 +30,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
                           tcp_management=True)]
     with Stack(tmp_path_factory.mktemp("stack"), servers=servers,
                users=DEFAULT_USERS + ATTACK_USERS, redis_url=redis_server.url,
-               sections={"limits": {"requests_per_minute": 10000}}) as s:
+               sections={"limits": {"requests_per_minute": 10000},
+                         "branding": {"name": "Example Corp VPN",
+                                      "support": "IT helpdesk: extension 4242"}}) as s:
         yield s
 
 

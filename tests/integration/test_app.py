@@ -18,7 +18,14 @@ from callback_service.oidc import IdPError, TokenInvalid
 from demo.parts import RedisServer
 from shared import config
 from shared.management.sender import Delivery, Verdict
-from shared.records import LoginRecord, login_key, new_state, pending_fields, record_ttl
+from shared.records import (
+    LoginRecord,
+    login_key,
+    new_state,
+    pending_fields,
+    pending_set_keys,
+    record_ttl,
+)
 from shared.redis_store import RedisStore
 
 CFG = {
@@ -203,7 +210,9 @@ def test_policy_denial_is_shown_escaped(h: Harness) -> None:
     resp = h.callback(state)
     assert resp.status_code == 403
     assert b"<script>" not in resp.data and b"&lt;script&gt;" in resp.data
-    assert b"<script" not in resp.data
+    # the one script on the page is our own static State API file
+    assert resp.data.count(b"<script") == 1
+    assert b'<script src="/static/ovpn-state.js" defer></script>' in resp.data
     assert not h.verdicts[0].approve and "not in any of the groups" in h.verdicts[0].reason
 
 
@@ -296,3 +305,47 @@ def test_rate_limit_per_browser_address(redis_server: RedisServer) -> None:
     assert codes == [404, 404, 404, 429, 429]
     other = h.client.get(f"/login?s={new_state()}", environ_base={"REMOTE_ADDR": "198.51.100.10"})
     assert other.status_code == 404
+
+
+def metric(h: Harness, name: str) -> float:
+    text = h.client.get("/metrics").get_data(as_text=True)
+    for line in text.splitlines():
+        if line.rsplit(" ", 1)[0] == name:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_outcomes_and_pending(h: Harness) -> None:
+    finished = "openvpn_sso_logins_finished_total"
+    approved = finished + '{outcome="approved",reason="approved",server="vpn1"}'
+    denied = finished + '{outcome="denied",reason="not_approved",server="vpn1"}'
+    before = metric(h, approved), metric(h, denied)
+    state = h.pending()
+    h.store.limit_pending(pending_set_keys("ovpnsso", "vpn1", "192.0.2.1"), state,
+                          time.time(), time.time() + 300, (100, 100), 600)
+    assert metric(h, 'openvpn_sso_pending_logins{server="vpn1"}') >= 1
+    h.login(state)
+    h.confirm(state, h.callback(state))
+    other = h.pending()
+    h.login(other)
+    h.confirm(other, h.callback(other), "deny")
+    assert (metric(h, approved), metric(h, denied)) == (before[0] + 1, before[1] + 1)
+    text = h.client.get("/metrics").get_data(as_text=True)
+    assert 'openvpn_sso_request_duration_seconds_count{endpoint="callback"}' in text
+    assert 'openvpn_sso_logins_started_total{server="vpn1"}' in text
+
+
+def test_audit_log_is_one_json_line_per_decision(h: Harness,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    caplog.set_level("INFO", logger="openvpn_sso.audit")
+    state = h.pending(cn="alice", plat='linux"\n{"forged": 1}')
+    h.login(state)
+    h.confirm(state, h.callback(state))
+    lines = [r.getMessage() for r in caplog.records if r.name == "openvpn_sso.audit"]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    entry = json.loads(lines[0])
+    assert (entry["outcome"], entry["user"], entry["server"]) == ("approved", "alice", "vpn1")
+    assert entry["platform"] == 'linux"\n{"forged": 1}' and "forged" not in entry
+    assert state not in lines[0] and "login_id" in entry
