@@ -74,6 +74,22 @@ def check_config(config_path: str | None) -> None:
                f"issuer {cfg.oidc.issuer}; login URLs under {cfg.public_base_url}")
 
 
+@main.command()
+@config_option
+def doctor(config_path: str | None) -> None:
+    """Check Redis, the IdP (discovery, keys, clock), every management interface and
+    the public URL; exit 1 if anything fails."""
+    from callback_service import doctor as checks
+
+    cfg = _load(config_path)
+    results = checks.run(cfg)
+    for check in results:
+        click.echo(check.line())
+    failed = [c for c in results if not c.ok]
+    click.echo(f"\n{len(results) - len(failed)} ok, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+
 @main.command("server-conf")
 @config_option
 @click.option("--server", "server_id", required=True, help="Server id from the config.")
