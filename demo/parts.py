@@ -284,6 +284,83 @@ class CallbackService:
             stop_process(self.proc)
 
 
+class LoadBalancer:
+    """nginx (Debian's) round-robin in front of service replicas, as in production.
+
+    Its access log records path and upstream only: query strings carry states and
+    authorization codes."""
+
+    def __init__(self, workdir: Path, host: str, port: int, upstreams: list[str]) -> None:
+        self.workdir = workdir
+        self.listen = f"{host}:{port}"
+        self.base_url = f"http://{self.listen}"
+        self.upstreams = upstreams
+        self.log = workdir / "nginx-access.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def config_text(self) -> str:
+        servers = "".join(f"    server {u} max_fails=1 fail_timeout=30s;\n"
+                          for u in self.upstreams)
+        w = self.workdir
+        return f"""# test-only: runs as root so its temp paths in the test's private dir work
+user root;
+worker_processes 1;
+pid {w}/nginx.pid;
+error_log {w}/nginx-error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  client_body_temp_path {w}/tmp-body; proxy_temp_path {w}/tmp-proxy;
+  fastcgi_temp_path {w}/tmp-fcgi; uwsgi_temp_path {w}/tmp-uwsgi; scgi_temp_path {w}/tmp-scgi;
+  log_format upstream '$uri $status $upstream_addr';
+  access_log {self.log} upstream;
+  upstream replicas {{
+{servers}  }}
+  server {{
+    listen {self.listen};
+    location / {{
+      proxy_pass http://replicas;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_next_upstream error timeout http_502 http_503;
+      proxy_connect_timeout 2s;
+    }}
+  }}
+}}
+"""
+
+    def __enter__(self) -> LoadBalancer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "nginx.conf"
+        conf.write_text(self.config_text())
+        with open(self.workdir / "nginx-stderr.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [need("nginx"), "-c", str(conf), "-p", str(self.workdir), "-g", "daemon off;"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self.healthy, 20, "nginx", self.workdir / "nginx-error.log")
+        return self
+
+    def healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise PartError("nginx exited\n" + (self.workdir / "nginx-stderr.log").read_text())
+        try:
+            with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def served(self) -> list[tuple[str, str, str]]:
+        """(path, status, upstream) for every request so far."""
+        if not self.log.exists():
+            return []
+        return [tuple(line.split(" ", 2)) for line in  # type: ignore[misc]
+                self.log.read_text().splitlines() if line.count(" ") >= 2]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            stop_process(self.proc)
+
+
 # ---------------------------------------------------------------- the browser
 
 def chromium_path() -> str:

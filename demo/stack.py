@@ -17,6 +17,7 @@ from demo.parts import (
     BIN,
     CallbackService,
     Idp,
+    LoadBalancer,
     RedisServer,
     User,
     free_tcp_port,
@@ -70,6 +71,8 @@ class Stack:
     sections: dict[str, dict[str, object]] = field(default_factory=dict)
     client_config: list[dict[str, object]] = field(
         default_factory=lambda: list(DEFAULT_CLIENT_CONFIG))
+    # >1: that many service processes behind an nginx load balancer
+    replicas: int = 1
 
     def __post_init__(self) -> None:
         self._exit = contextlib.ExitStack()
@@ -77,7 +80,8 @@ class Stack:
         self.pki: Pki | None = None
         self.redis: RedisServer | None = None
         self.idp: Idp | None = None
-        self.service: CallbackService | None = None
+        self.service: CallbackService | LoadBalancer | None = None
+        self.replicas_running: list[CallbackService] = []
         self.config_path = self.workdir / "config.toml"
         self._clients = 0
 
@@ -127,9 +131,18 @@ class Stack:
                      cookie_secret_file=secret_file(w / "cookie-secret"), servers=servers,
                      allowed_groups=self.allowed_groups, sections=self.sections,
                      client_config=self.client_config)
-        self.progress(f"starting the callback service on {base_url} (gunicorn, 2 workers)")
-        self.service = self._exit.enter_context(
-            CallbackService(w / "service", self.config_path, SERVICE_HOST, port))
+        if self.replicas == 1:
+            self.progress(f"starting the callback service on {base_url} (gunicorn, 2 workers)")
+            self.service = self._exit.enter_context(
+                CallbackService(w / "service", self.config_path, SERVICE_HOST, port))
+        else:
+            for i in range(self.replicas):
+                self.progress(f"starting callback service replica {i + 1}")
+                self.replicas_running.append(self._exit.enter_context(CallbackService(
+                    w / f"service-{i + 1}", self.config_path, "127.0.0.1", free_tcp_port())))
+            self.progress(f"starting nginx on {base_url} in front of {self.replicas} replicas")
+            self.service = self._exit.enter_context(LoadBalancer(
+                w / "nginx", SERVICE_HOST, port, [r.listen for r in self.replicas_running]))
         for s in self.servers:
             sw = w / s.server_id
             sso = server_conf_lines(server_id=s.server_id, hook=str(BIN / "openvpn-sso-hook"),

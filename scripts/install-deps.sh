@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openvpn redis-server chromium openssl iproute2 time ca-certificates python3-venv)
+APT_PACKAGES=(openvpn redis-server chromium nginx-light openssl iproute2 time ca-certificates python3-venv)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
