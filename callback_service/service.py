@@ -30,7 +30,8 @@ def build_app(config: configmod.Config) -> Flask:
                         client_secret=oidc.client_secret.reveal(), scopes=oidc.scopes,
                         redirect_uri=config.public_base_url + "/callback", leeway=oidc.leeway,
                         timeout=float(oidc.http_timeout))
-    return create_app(config, RedisStore(connect(config)), provider, deliver)
+    store = RedisStore(connect(config), config.redis.wait_replicas, config.redis.wait_timeout_ms)
+    return create_app(config, store, provider, deliver)
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -109,6 +109,87 @@ class RedisServer:
             stop_process(self.proc)
 
 
+class SentinelSet:
+    """A Redis master, one replica and three Sentinels on loopback (Redis HA as in
+    production), with fast failure detection for tests."""
+
+    def __init__(self, workdir: Path, master_name: str = "mymaster") -> None:
+        self.workdir = workdir
+        self.name = master_name
+        self.master_port, self.replica_port = free_tcp_port(), free_tcp_port()
+        self.sentinel_ports = [free_tcp_port() for _ in range(3)]
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def sentinels(self) -> list[str]:
+        return [f"127.0.0.1:{p}" for p in self.sentinel_ports]
+
+    def _start(self, name: str, args: list[str]) -> None:
+        d = self.workdir / name
+        d.mkdir(parents=True, exist_ok=True)
+        self.procs[name] = subprocess.Popen(
+            [need("redis-server"), *args, "--dir", str(d), "--logfile", str(d / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def call(self, port: int, *args: str) -> str:
+        """One inline command; "" if the server is not (yet) answering."""
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall((" ".join(args) + "\r\n").encode())
+                time.sleep(0.02)
+                return s.recv(65536).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def __enter__(self) -> SentinelSet:
+        common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                  "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+        try:
+            self._start("master", ["--port", str(self.master_port), *common])
+            self._start("replica", ["--port", str(self.replica_port), *common,
+                                    "--replicaof", "127.0.0.1", str(self.master_port)])
+            wait_for(lambda: "master_link_status:up" in self.call(self.replica_port, "INFO",
+                                                                  "replication"),
+                     15, "replica in sync", self.workdir / "replica" / "redis.log")
+            for i, port in enumerate(self.sentinel_ports):
+                conf = self.workdir / f"sentinel-{i}.conf"
+                conf.write_text(
+                    f"port {port}\nbind 127.0.0.1\n"
+                    f"sentinel monitor {self.name} 127.0.0.1 {self.master_port} 2\n"
+                    f"sentinel down-after-milliseconds {self.name} 1000\n"
+                    f"sentinel failover-timeout {self.name} 5000\n"
+                    f"sentinel parallel-syncs {self.name} 1\n")
+                self._start(f"sentinel-{i}", [str(conf), "--sentinel"])
+            wait_for(lambda: all("num-other-sentinels" in self.call(p, "SENTINEL", "master",
+                                                                     self.name)
+                                 for p in self.sentinel_ports), 15, "sentinels up")
+            wait_for(lambda: all(str(self.replica_port) in self.call(
+                p, "SENTINEL", "replicas", self.name) for p in self.sentinel_ports),
+                15, "sentinels know the replica")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def master_port_now(self) -> int | None:
+        """The master's port as the first answering Sentinel says."""
+        for port in self.sentinel_ports:
+            reply = self.call(port, "SENTINEL", "get-master-addr-by-name", self.name)
+            numbers = [x for x in reply.split() if x.isdigit()]
+            if numbers:
+                return int(numbers[-1])
+        return None
+
+    def kill(self, name: str) -> None:
+        proc = self.procs[name]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs.values():
+            stop_process(proc)
+
+
 # ---------------------------------------------------------------- the IdP
 
 @dataclass
@@ -193,11 +274,14 @@ def write_config(path: Path, *, base_url: str, redis_url: str, issuer: str, clie
                  servers: dict[str, dict[str, Any]], pending_timeout: int = 300,
                  allowed_groups: list[str] | None = None,
                  sections: dict[str, dict[str, Any]] | None = None,
-                 client_config: list[dict[str, Any]] | None = None) -> Path:
+                 client_config: list[dict[str, Any]] | None = None,
+                 redis_settings: dict[str, Any] | None = None) -> Path:
     """The TOML config shared by the hook and the service."""
     lines = [f"public_base_url = {json.dumps(base_url)}",
              f"pending_timeout = {pending_timeout}",
-             "", "[redis]", f"url = {json.dumps(redis_url)}", "connect_timeout = 2",
+             "", "[redis]", f"url = {json.dumps(redis_url)}",
+             *(f"{k} = {toml_value(v)}" for k, v in
+               ({"connect_timeout": 2} | (redis_settings or {})).items()),
              "", "[oidc]", f"issuer = {json.dumps(issuer)}", f"client_id = {json.dumps(client_id)}",
              f"client_secret = {json.dumps('file:' + str(client_secret_file))}",
              'scopes = ["openid", "profile", "email", "groups"]',

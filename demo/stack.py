@@ -73,6 +73,7 @@ class Stack:
         default_factory=lambda: list(DEFAULT_CLIENT_CONFIG))
     # >1: that many service processes behind an nginx load balancer
     replicas: int = 1
+    redis_settings: dict[str, object] = field(default_factory=dict)  # more [redis] keys
 
     def __post_init__(self) -> None:
         self._exit = contextlib.ExitStack()
@@ -130,7 +131,7 @@ class Stack:
                      issuer=self.idp.issuer, client_id=CLIENT_ID, client_secret_file=client_secret,
                      cookie_secret_file=secret_file(w / "cookie-secret"), servers=servers,
                      allowed_groups=self.allowed_groups, sections=self.sections,
-                     client_config=self.client_config)
+                     client_config=self.client_config, redis_settings=self.redis_settings)
         if self.replicas == 1:
             self.progress(f"starting the callback service on {base_url} (gunicorn, 2 workers)")
             self.service = self._exit.enter_context(

@@ -26,7 +26,7 @@ import time
 
 from shared import config as configmod
 from shared import escape, records
-from shared.resp import RedisAddress, RespConnection
+from shared.resp import open_master
 from shared.store import RespStore, StoreUnavailable
 
 TYPE_CHECKING = False
@@ -153,9 +153,12 @@ def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> 
     rc = cfg.redis
     try:
         password = rc.password.reveal() if rc.password is not None else None
-        with RespConnection(RedisAddress(rc.url), timeout=float(rc.connect_timeout),
-                            username=rc.username, password=password) as conn:
-            store = RespStore(conn)
+        with open_master(rc.url, timeout=float(rc.connect_timeout), username=rc.username,
+                         password=password, sentinels=rc.sentinels,
+                         master=rc.sentinel_master,
+                         sentinel_password=rc.sentinel_password.reveal()
+                         if rc.sentinel_password is not None else None) as conn:
+            store = RespStore(conn, rc.wait_replicas, rc.wait_timeout_ms)
             over = store.limit_pending(
                 records.pending_set_keys(cfg.key_prefix, server_id, fields["ip"]), state, now,
                 now + timeout, (cfg.limits.pending_per_ip, cfg.limits.pending_per_server),

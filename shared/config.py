@@ -87,6 +87,15 @@ _SCHEMA: dict[str, dict[str, tuple[str, object]]] = {
         "username": ("str", ""),
         "password": ("secret", None),
         "connect_timeout": ("int", 2),
+        # Redis Sentinel: the master's address comes from these (host:port) instead
+        # of the URL's host and port; the URL still gives the database and TLS.
+        "sentinels": ("list", []),
+        "sentinel_master": ("str", "mymaster"),
+        "sentinel_password": ("secret", None),
+        # After each write, wait until this many replicas have it (Redis WAIT), so
+        # a failover right after it loses no login. 0: do not wait.
+        "wait_replicas": ("int", 0),
+        "wait_timeout_ms": ("int", 100),
     },
     "oidc": {
         "issuer": ("str", REQUIRED),
@@ -369,6 +378,10 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
     for proxy in cfg["service"].get("trusted_proxies") or []:
         if not proxy or any(c not in "0123456789abcdefABCDEF.:/" for c in proxy):
             problems.append(f"service.trusted_proxies: {proxy!r} is not an address or network")
+    for hostport in cfg["redis"].get("sentinels") or []:
+        host, _, port = hostport.rpartition(":")
+        if not host or not port.isdigit():
+            problems.append(f"redis.sentinels: {hostport!r} is not host:port")
     issuer = cfg["oidc"].get("issuer")
     if isinstance(issuer, str) and not issuer.startswith(("https://", "http://")):
         problems.append("oidc.issuer: must be an http(s) URL")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from shared.config import Config
+from shared.resp import RedisAddress
 from shared.store import (
     CREATE,
     HIT,
@@ -21,20 +26,39 @@ from shared.store import (
 
 
 def connect(config: Config) -> redis.Redis:
-    """A redis-py client from the configuration (no connection is made yet)."""
+    """A redis-py client from the configuration (no connection is made yet).
+
+    With Sentinel, the client asks the sentinels for the master and asks again after
+    a connection error, so requests after a failover reach the new master."""
     rc = config.redis
     password = rc.password.reveal() if rc.password is not None else None
     timeout = float(rc.connect_timeout)
-    return redis.Redis.from_url(
-        rc.url, username=rc.username or None, password=password,
-        socket_connect_timeout=timeout, socket_timeout=timeout + 3,
-        health_check_interval=30, retry_on_timeout=True,
-    )
+    options: dict[str, Any] = {
+        "username": rc.username or None, "password": password,
+        "socket_connect_timeout": timeout, "socket_timeout": timeout + 3,
+        "health_check_interval": 30,
+        # a failover takes seconds: retry a few times rather than fail the request
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 8),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError],
+    }
+    if not rc.sentinels:
+        return redis.Redis.from_url(rc.url, **options)
+    address = RedisAddress(rc.url)
+    sentinel_password = rc.sentinel_password.reveal() if rc.sentinel_password else None
+    sentinel = Sentinel([(h, int(p)) for h, _, p in (s.rpartition(":") for s in rc.sentinels)],
+                        sentinel_kwargs={"password": sentinel_password,
+                                         "socket_timeout": timeout},
+                        socket_timeout=timeout)
+    client: redis.Redis = sentinel.master_for(rc.sentinel_master, db=address.db,
+                                              ssl=address.tls, **options)
+    return client
 
 
 class RedisStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 100) -> None:
         self._r = client
+        self._wait = (wait_replicas, wait_timeout_ms)
         self._create = client.register_script(CREATE)
         self._transition = client.register_script(TRANSITION)
         self._limit = client.register_script(LIMIT_PENDING)
@@ -48,9 +72,20 @@ class RedisStore:
 
     def create(self, key: str, fields: Mapping[str, str], ttl: int) -> bool:
         try:
-            return bool(self._create(keys=[key], args=[ttl, *flatten(fields)]))
+            created = bool(self._create(keys=[key], args=[ttl, *flatten(fields)]))
         except redis.RedisError as err:
             raise StoreUnavailable(str(err)) from err
+        if created:
+            self._replicated()
+        return created
+
+    def _replicated(self) -> None:
+        """Wait (bounded) until replicas have the last write, if configured."""
+        if self._wait[0]:
+            try:
+                self._r.wait(*self._wait)
+            except redis.RedisError as err:
+                raise StoreUnavailable(str(err)) from err
 
     def get(self, key: str) -> dict[str, str] | None:
         try:
@@ -65,7 +100,10 @@ class RedisStore:
             reply = self._transition(keys=[key], args=transition_args(expect, updates))
         except redis.RedisError as err:
             raise StoreUnavailable(str(err)) from err
-        return decode_transition(reply)
+        status, fields = decode_transition(reply)
+        if status == "ok":
+            self._replicated()
+        return status, fields
 
     def limit_pending(self, keys: tuple[str, str], member: str, now: float, deadline: float,
                       caps: tuple[int, int], ttl: int) -> int:

@@ -187,3 +187,36 @@ class RespConnection:
             count = int(rest)
             return None if count < 0 else [self._read_reply() for _ in range(count)]
         raise RedisError(f"unexpected reply from Redis: {line[:40]!r}")
+
+
+def open_master(url: str, *, timeout: float, username: str = "", password: str | None = None,
+                sentinels: list[str] | tuple[str, ...] = (), master: str = "",
+                sentinel_password: str | None = None) -> RespConnection:
+    """A connection to the Redis master: the URL's server, or the one the first
+    answering Sentinel names (then checked with ROLE, as Sentinel clients must)."""
+    address = RedisAddress(url)
+    if not sentinels:
+        return RespConnection(address, timeout=timeout, username=username, password=password)
+    errors = []
+    for hostport in sentinels:
+        try:
+            with RespConnection(RedisAddress(f"redis://{hostport}"), timeout=timeout,
+                                password=sentinel_password) as sentinel:
+                found = sentinel.call("SENTINEL", "get-master-addr-by-name", master)
+        except RedisError as err:
+            errors.append(f"{hostport}: {err}")
+            continue
+        if not found:
+            errors.append(f"{hostport}: does not know master {master!r}")
+            continue
+        address.host, address.port = found[0].decode(), int(found[1])
+        conn = RespConnection(address, timeout=timeout, username=username, password=password)
+        try:
+            role = conn.call("ROLE")
+            if role[0] != b"master":
+                raise RedisError(f"{address.host}:{address.port} is not the master (yet)")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    raise RedisError("no Sentinel answered: " + "; ".join(errors))

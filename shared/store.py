@@ -109,11 +109,17 @@ def decode_transition(reply: list[object]) -> tuple[str, dict[str, str] | None]:
 class RespStore:
     """The store over the hook's minimal RESP connection."""
 
-    def __init__(self, conn: RespConnection) -> None:
+    def __init__(self, conn: RespConnection, wait_replicas: int = 0,
+                 wait_timeout_ms: int = 100) -> None:
         self._conn = conn
+        self._wait = (wait_replicas, wait_timeout_ms)
 
     def create(self, key: str, fields: Mapping[str, str], ttl: int) -> bool:
-        return bool(self._conn.call("EVAL", CREATE, 1, key, ttl, *flatten(fields)))
+        created = bool(self._conn.call("EVAL", CREATE, 1, key, ttl, *flatten(fields)))
+        if created and self._wait[0]:
+            # the record must survive a failover that happens right after the hook
+            self._conn.call("WAIT", self._wait[0], self._wait[1])
+        return created
 
     def get(self, key: str) -> dict[str, str] | None:
         return pairs(self._conn.call("HGETALL", key)) or None
