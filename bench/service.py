@@ -62,6 +62,7 @@ def approval_latencies(stack: Stack, logins: int) -> list[float]:
                     page.click("#approve")
                     client.wait_state("CONNECTED", 30, since=seen)
                     out.append(time.perf_counter() - started)
+                    print(f"[bench] login {len(out)}: {out[-1] * 1000:.0f} ms", flush=True)
                 finally:
                     context.close()
     return out

@@ -94,8 +94,10 @@ def doctor(config_path: str | None) -> None:
 @config_option
 @click.option("--server", "server_id", required=True, help="Server id from the config.")
 @click.option("--hook", default=None, help="Path of openvpn-sso-hook [default: beside this].")
-@click.option("--tmp-dir", default="/run/openvpn-sso", show_default=True)
-def server_conf(config_path: str | None, server_id: str, hook: str | None, tmp_dir: str) -> None:
+@click.option("--tmp-dir", default=None,
+              help="OpenVPN's tmp-dir for this server [default: /run/openvpn-sso/<id>]")
+def server_conf(config_path: str | None, server_id: str, hook: str | None,
+                tmp_dir: str | None) -> None:
     """Print the server.conf lines for one OpenVPN server."""
     cfg = _load(config_path)
     server = cfg.servers.get(server_id)
@@ -108,7 +110,8 @@ def server_conf(config_path: str | None, server_id: str, hook: str | None, tmp_d
     path = os.path.abspath(config_path or configmod.DEFAULT_PATH)
     pw = server.management_password
     lines = server_conf_lines(server_id=server_id, hook=os.path.abspath(hook), config_path=path,
-                              management=server.management, tmp_dir=tmp_dir,
+                              management=server.management,
+                              tmp_dir=tmp_dir or f"/run/openvpn-sso/{server_id}",
                               management_password_file=pw.path if pw else None)
     click.echo("\n".join(lines))
 

@@ -16,6 +16,7 @@ import requests
 from callback_service import clientconfig
 from callback_service.oidc import IdPError, Provider
 from shared.config import Config, ConfigError
+from shared.management.codec import ProtocolError
 from shared.management.sender import ManagementConnection, ManagementUnavailable
 from shared.redis_store import RedisStore, connect
 from shared.store import StoreUnavailable
@@ -102,7 +103,7 @@ def _management(config: Config) -> Iterator[Check]:
             with ManagementConnection(server.management, server.management_password,
                                       timeout=3.0, busy_wait=3.0) as mc:
                 rows = mc.clients()
-        except (ManagementUnavailable, OSError) as err:
+        except (ManagementUnavailable, ProtocolError, OSError) as err:
             hint = ("unix socket: does the path exist and may this user write to it "
                     "(OpenVPN's `management-client-group`/socket mode)?"
                     if server.management.startswith("unix:") else

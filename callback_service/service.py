@@ -18,7 +18,7 @@ from shared.redis_store import RedisStore, connect
 
 def deliver(server: configmod.ServerConfig, record: LoginRecord,
             verdict: sender.Verdict) -> sender.Delivery:
-    return sender.deliver(server, record.ip, record.port, record.cn, verdict)
+    return sender.deliver(server, record.ip, record.port, record.cn, verdict, wake=server.wake)
 
 
 def build_app(config: configmod.Config) -> Flask:

@@ -305,6 +305,11 @@ class OpenVPNClient(_Daemon):
             "connect-retry-max 1",  # with `hold off` (below): any restart ends the process
             "server-poll-timeout 10",  # no server: give up in 10s, not hand-window's 60s
             "ifconfig-noexec", "route-noexec",  # leave the host's addresses/routes alone
+            # ...but bring the tun link up (without IPv6): a DOWN tun never becomes
+            # writable, and a packet for it (the server tun's IPv6 router solicitation,
+            # broadcast to all clients) would stop the client reading its socket until
+            # ping-restart -- renegotiations then stall (found by a reneg-sec 10 test)
+            "script-security 2", f"up {q(str(self.up_script))}",
             "push-peer-info",
             f"management {q(str(self.management_socket))} unix",
             "management-hold",  # nothing happens before our reader is attached
@@ -314,8 +319,16 @@ class OpenVPNClient(_Daemon):
             lines.append(f"setenv IV_SSO {q(self.iv_sso)}")  # pushed as peer info IV_SSO
         return "\n".join(lines + self.extra_lines) + "\n"
 
+    @property
+    def up_script(self) -> Path:
+        return self.workdir / "tun-up.sh"
+
     def __enter__(self) -> OpenVPNClient:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.up_script.write_text("#!/bin/sh\n"
+                                  'sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1"\n'
+                                  'ip link set dev "$1" up\n')
+        self.up_script.chmod(0o700)
         self.auth_file.write_text(f"{self.username}\n{self.password}\n")
         self.auth_file.chmod(0o600)
         self._spawn(self.config_text, self.management_socket)

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openvpn redis-server chromium nginx-light openssl iproute2 time ca-certificates python3-venv)
+# systemd: its analyzers check the shipped unit files (tests/unit/test_deploy_artifacts.py)
+APT_PACKAGES=(openvpn redis-server chromium nginx-light openssl iproute2 time ca-certificates
+              python3-venv systemd)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

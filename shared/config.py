@@ -157,6 +157,8 @@ _SERVER_SCHEMA: dict[str, tuple[str, object]] = {
     # OpenVPN >= 2.7: make the IdP username the session's username (status, logs,
     # client-config-dir) with `override-username` in the client-auth block.
     "override_username": ("bool", False),
+    # Wake the client right after approving it (see shared/management/codec.py).
+    "wake": ("bool", True),
 }
 # A rule matches when every condition it has matches; each condition is any-of.
 RULE_KEYS = {"groups": "list", "realm_roles": "list", "client_roles": "list", "client": "str",
@@ -190,6 +192,7 @@ class ServerConfig(Section):
     tunnel_network: str
     static_addresses: dict[str, str]
     override_username: bool
+    wake: bool
 
 
 class Config:

@@ -129,6 +129,24 @@ def client_kill(cid: int, to_client: str) -> str:
     return f"client-kill {int(cid)} {mgmt_param('AUTH_FAILED,' + client_reason(to_client))}\n"
 
 
+# The wake-up after an approval: OpenVPN 2.6 re-examines a client after
+# `client-auth` only when the client next sends something (its PUSH_REQUEST cycle,
+# up to 5 s); `client-pending-auth` reschedules it at once (multi.c
+# management_client_pending_auth). Every major client ignores an INFO_PRE text
+# without a known prefix (WEB_AUTH:, OPEN_URL:, CR_TEXT: and ACC: would act), and
+# a long timeout is clamped to the client's remaining window, so it never shortens
+# it (checked in the OpenVPN GUI, Tunnelblick, openvpn3 and ics-openvpn sources).
+WAKE_TEXT = "SSO_APPROVED"
+WAKE_TIMEOUT = 3600
+
+
+def client_pending_auth(cid: int, kid: int, extra: str = WAKE_TEXT,
+                        timeout: int = WAKE_TIMEOUT) -> str:
+    if not extra or not all(c.isascii() and (c.isalnum() or c == "_") for c in extra):
+        raise ValueError("the wake-up text must be one plain word")
+    return f"client-pending-auth {int(cid)} {int(kid)} {extra} {int(timeout)}\n"
+
+
 def status3() -> str:
     return "status 3\n"
 

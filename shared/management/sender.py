@@ -139,6 +139,21 @@ class ManagementConnection:
         codec.check_reply(line, name)
         return line
 
+    def approve(self, cid: int, config_lines: tuple[str, ...], wake: bool) -> bool:
+        """``client-auth`` (checked), then the wake-up in the same write, so the
+        client moves on at once. Returns whether the wake-up was accepted."""
+        text = codec.client_auth(cid, codec.INITIAL_KID, config_lines)
+        if wake:
+            text += codec.client_pending_auth(cid, codec.INITIAL_KID)
+        self._send(text)
+        auth_reply = self._reply()
+        wake_reply = self._reply() if wake else ""  # read both: the socket stays in step
+        codec.check_reply(auth_reply, "client-auth")
+        if wake and not wake_reply.startswith("SUCCESS:"):
+            # a failed wake-up only costs latency
+            log.warning("wake-up after client-auth refused: %s", log_text(wake_reply))
+        return wake_reply.startswith("SUCCESS:")
+
     def clients(self) -> list[ClientRow]:
         self._send(codec.status3())
         lines: list[str] = []
@@ -176,7 +191,7 @@ def connection_for(server: ServerConfig, **kwargs: float) -> ManagementConnectio
 
 
 def deliver(server: ServerConfig, ip: str, port: str, common_name: str, verdict: Verdict,
-            **kwargs: float) -> Delivery:
+            wake: bool = True, **kwargs: float) -> Delivery:
     """Find the waiting client by its real address and admit or refuse it.
 
     Fails closed: if the approval cannot be confirmed, the client is refused with
@@ -200,7 +215,7 @@ def deliver(server: ServerConfig, ip: str, port: str, common_name: str, verdict:
             mc.command(codec.client_kill(row.cid, reason))
             return Delivery("failed", "re-authentication of a connected client", row.cid)
         try:
-            mc.command(codec.client_auth(row.cid, codec.INITIAL_KID, verdict.config_lines))
+            mc.approve(row.cid, verdict.config_lines, wake)
         except ProtocolError as err:
             reason = "Login could not be completed on the VPN server: please reconnect"
             mc.command(codec.client_kill(row.cid, reason))

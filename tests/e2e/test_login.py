@@ -102,3 +102,21 @@ def test_unknown_or_malformed_state_shows_a_clear_page(stack: Stack, chromium: A
     assert 400 <= huge.status_code < 500
     stray = open_in_browser(chromium, f"{base}/callback?state={new_state()}&code=abc")
     assert stray.status == 404
+
+
+def test_renegotiations_reuse_the_login_without_a_new_web_auth(stack: Stack,
+                                                               chromium: Any) -> None:
+    """The shipped `auth-gen-token` line: TLS renegotiations (here every 5 s) are
+    authenticated by the token, with no hook run and no new browser login."""
+    with stack.client("alice", extra_lines=["reneg-sec 5"]) as client:
+        page = login_in_browser(chromium, client.wait_web_auth_url(), "alice", "alice-password")
+        assert page.title == "You are connected"
+        client.wait_state("CONNECTED", CONNECT_TIMEOUT)
+        deadline = time.monotonic() + 60
+        while sum("Control Channel:" in line for line in client.lines()) < 3:  # 1 + 2 renegs
+            assert time.monotonic() < deadline, "no two renegotiations within 60 s"
+            assert not client.exited()
+            time.sleep(0.5)
+        web_auths = [line for line in client.lines() if line.startswith(">INFOMSG:WEB_AUTH")]
+        assert len(web_auths) == 1
+        assert not any("RECONNECTING" in line for line in client.lines())

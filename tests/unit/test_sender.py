@@ -42,6 +42,7 @@ class FakeOpenVPN:
                  auth_ok_kids: tuple[int, ...] = (1,)) -> None:
         self.path, self.rows, self.password = str(path), rows, password
         self.auth_ok_kids = auth_ok_kids
+        self.refuse_wake = False
         self.commands: list[str] = []
         self.hold: threading.Event | None = None
         self.sock = socket.socket(socket.AF_UNIX)
@@ -92,6 +93,10 @@ class FakeOpenVPN:
                 ok = kid in self.auth_ok_kids
                 f.write("SUCCESS: client-auth command succeeded\r\n" if ok
                         else "ERROR: client-auth command failed\r\n")
+            elif line.startswith("client-pending-auth "):
+                ok = int(line.split()[2]) in self.auth_ok_kids and not self.refuse_wake
+                f.write("SUCCESS: client-pending-auth command succeeded\r\n" if ok
+                        else "ERROR: client-pending-auth command failed\r\n")
             elif line.startswith("client-kill "):
                 f.write("SUCCESS: client-kill command succeeded\r\n")
             else:
@@ -126,7 +131,18 @@ def test_approves_pending_client_with_kid_1(fake) -> None:  # type: ignore[no-un
     f = fake([row("alice", "127.0.0.1:5000", "", 3), row("bob", "127.0.0.1:5001", "", 4)])
     d = sender.deliver(server(f), "127.0.0.1", "5000", "alice", sender.Verdict(True))
     assert (d.outcome, d.cid) == ("approved", 3)
-    assert f.commands == ["status 3", "client-auth 3 1", "END"]
+    assert f.commands == ["status 3", "client-auth 3 1", "END",
+                          "client-pending-auth 3 1 SSO_APPROVED 3600"]
+
+
+def test_a_refused_wake_up_does_not_undo_the_approval(fake) -> None:  # type: ignore[no-untyped-def]
+    f = fake([row("alice", "127.0.0.1:5000", "", 3)])
+    f.refuse_wake = True
+    d = sender.deliver(server(f), "127.0.0.1", "5000", "alice", sender.Verdict(True))
+    assert d.outcome == "approved"
+    f2 = fake([row("alice", "127.0.0.1:5000", "", 3)])
+    sender.deliver(server(f2), "127.0.0.1", "5000", "alice", sender.Verdict(True), wake=False)
+    assert f2.commands == ["status 3", "client-auth 3 1", "END"]
 
 
 def test_denial_is_a_client_kill_with_an_escaped_reason(fake) -> None:  # type: ignore[no-untyped-def]
