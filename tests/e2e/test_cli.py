@@ -51,3 +51,21 @@ def test_check_config_and_server_conf(stack: Stack) -> None:
     assert conf.returncode == 0
     assert "management-client-auth" in conf.stdout.splitlines()
     assert conf.stdout.splitlines()[3].startswith('auth-user-pass-verify "')
+
+
+def test_metrics_aggregate_all_gunicorn_workers(stack: Stack) -> None:
+    """`serve` runs 2 workers sharing PROMETHEUS_MULTIPROC_DIR: /metrics shows the
+    logins of the whole session (earlier tests), whichever worker answers."""
+    import requests
+
+    base = stack.service.base_url  # type: ignore[union-attr]
+    totals = []
+    for _ in range(4):  # several scrapes land on different workers
+        text = requests.get(base + "/metrics", timeout=10).text
+        approved = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                    if line.startswith("openvpn_sso_logins_finished_total{")
+                    and 'outcome="approved"' in line]
+        totals.append(sum(approved))
+        assert "openvpn_sso_pending_logins{" in text
+        assert "openvpn_sso_request_duration_seconds_bucket" in text
+    assert min(totals) >= 1 and len(set(totals)) == 1, totals
