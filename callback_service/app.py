@@ -40,6 +40,8 @@ from callback_service.metrics import (
     exposition,
 )
 from callback_service.oidc import IdPError, Provider, TokenInvalid
+from callback_service.sessionctl import terminate
+from callback_service.tokens import load_key, seal
 from shared.config import Config, ServerConfig
 from shared.escape import log_text, one_line
 from shared.management.codec import ProtocolError
@@ -59,6 +61,8 @@ from shared.records import (
 from shared.store import StoreUnavailable
 
 if TYPE_CHECKING:
+    from shared.redis_store import SessionStore
+    from shared.sessions import Session
     from shared.store import Store
 
 log = logging.getLogger("openvpn_sso.service")
@@ -126,7 +130,8 @@ def idp_error_message(error: str) -> Text:
 
 
 def create_app(config: Config, store: Store, provider: Provider, deliver: Deliver,
-               now: Callable[[], float] = time.time) -> Flask:
+               now: Callable[[], float] = time.time,
+               session_store: SessionStore | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
     signer = URLSafeSerializer(config.service.cookie_secret.reveal(), salt="browser-binding")
@@ -135,6 +140,8 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
     bind = config.binding
     binding_claim = bind.claim or config.oidc.username_claim
     brand = config.branding
+    seal_key = (load_key(config.sessions.encryption_key.reveal())
+                if config.sessions.encryption_key is not None else None)
     logo_origin = "/".join(brand.logo_url.split("/")[:3]) if brand.logo_url.startswith(
         "https://") else ""
 
@@ -329,6 +336,29 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             return refuse(key, record, "internal", "Login failed on the login service: reconnect "
                           "to try again", Page("error", "Login failed", MSG_INTERNAL, 500))
 
+    def start_session(record: LoginRecord, server: ServerConfig) -> None:
+        """Remember who is connected where (and end older sessions of the same user
+        if only one is allowed). A failure here never undoes the approval."""
+        assert session_store is not None
+        try:
+            if config.sessions.single_per_user:
+                for old in session_store.all():
+                    if old.get("sub") == record.sub and old.get("sub"):
+                        end_session(old, "Signed in on another device: only one VPN session "
+                                         "per user is allowed")
+            session_store.create({
+                "server": server.id, "cn": record.cn, "user": record.user, "sub": record.sub,
+                "sid": record.sid, "ip": record.ip, "port": record.port,
+                "vpn_username": record.username, "platform": record.plat,
+                "since": f"{now():.0f}", "refresh": record.refresh}, config.sessions.ttl)
+        except StoreUnavailable as err:
+            log.warning("could not record the session: %s", log_text(str(err)))
+
+    def end_session(session: Session, reason: str) -> str:
+        """Disconnect a session's client with a reason and forget the session."""
+        assert session_store is not None
+        return terminate(config, session_store, session, reason)
+
     def live_server(key: str, record: LoginRecord) -> ServerConfig | Response:
         """The server of a record this request owns, or the refusal if the login
         cannot go on (expired, or a server this deployment does not know)."""
@@ -390,13 +420,20 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
             return refuse(key, record, "browser_ip", REASON_OTHER_NETWORK,
                           Page("denied", "Login not accepted", REASON_OTHER_NETWORK, 403))
         push = clientconfig.render(config, server, subject, decision.username)
+        sub = one_line(str(claims.get("sub", "")), 200)
+        refresh = tokens.get("refresh_token")
+        identity = {"user": decision.username, "sub": sub, "push": "\n".join(push),
+                    "sid": one_line(str(claims.get("sid", "")), 200),
+                    "refresh": seal(seal_key, refresh, sub)
+                    if seal_key and isinstance(refresh, str) else ""}
         if not bind.confirm:
-            return approve(key, record, server, decision.username, str(claims.get("sub", "")),
-                           push)
+            status, fields = store.transition(key, {"phase": PHASE_TAKEN}, identity)
+            if status != "ok" or fields is None:
+                return page(Page("error", "Login link already used", MSG_USED, 409))
+            return approve(key, LoginRecord.decode(record.state, fields), server)
         confirm = secrets.token_urlsafe(32)
         status, fields = store.transition(key, {"phase": PHASE_TAKEN}, {
-            "phase": PHASE_CONFIRM, "confirm": digest(confirm), "user": decision.username,
-            "sub": one_line(str(claims.get("sub", "")), 200), "push": "\n".join(push)})
+            "phase": PHASE_CONFIRM, "confirm": digest(confirm), **identity})
         if status != "ok" or fields is None:
             return page(Page("error", "Login link already used", MSG_USED, 409))
         record = LoginRecord.decode(record.state, fields)
@@ -433,15 +470,15 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
                           Page("denied", "Connection not approved",
                                "The VPN connection was refused. If you did not start it, tell "
                                "your administrator.", 200))
-        resp = approve(key, record, server, record.user, record.sub,
-                       [line for line in record.push.split("\n") if line])
+        resp = approve(key, record, server)
         resp.delete_cookie(binding_cookie_name(record.state), path="/")
         return resp
 
-    def approve(key: str, record: LoginRecord, server: ServerConfig, username: str,
-                sub: str, push: list[str]) -> Response:
+    def approve(key: str, record: LoginRecord, server: ServerConfig) -> Response:
         timer = Timer()
         label = server.display_name or server.id
+        username, sub = record.user, record.sub
+        push = [line for line in record.push.split("\n") if line]
         try:
             delivery = deliver(server, record, Verdict(True, config_lines=tuple(push)))
         except (ManagementUnavailable, ProtocolError, OSError) as err:
@@ -456,6 +493,8 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
         decided(record, delivery.outcome, delivery.outcome, delivery.detail, user=username,
                 sub=sub, delivery=delivery.outcome, deliver_ms=round(timer.seconds() * 1000, 1))
         if delivery.outcome == "approved":
+            if session_store is not None:
+                start_session(record, server)
             return page(Page("success", "You are connected", text(
                 "Signed in as {user}. Your VPN connection to {server} is being established; "
                 "you can close this window.", user=username, server=label), 200))

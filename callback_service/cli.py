@@ -90,6 +90,88 @@ def doctor(config_path: str | None) -> None:
     sys.exit(1 if failed else 0)
 
 
+@main.group()
+def sessions() -> None:
+    """Connected VPN sessions on every server of this deployment."""
+
+
+def _session_store(cfg: configmod.Config) -> Any:
+    from shared.redis_store import SessionStore, connect
+
+    return SessionStore(connect(cfg), cfg.key_prefix)
+
+
+def _matching(cfg: configmod.Config, server: str | None, user: str | None,
+              session_id: str | None) -> list[Any]:
+    from shared.store import StoreUnavailable
+
+    try:
+        found = _session_store(cfg).all()
+    except StoreUnavailable as err:
+        click.echo(f"Redis unavailable: {err}", err=True)
+        sys.exit(2)
+    return [s for s in found
+            if (not server or s.get("server") == server)
+            and (not user or user.casefold() in (s.get("user").casefold(),
+                                                 s.get("sub").casefold()))
+            and (not session_id or s.id.startswith(session_id))]
+
+
+@sessions.command("list")
+@config_option
+@click.option("--server", help="Only this server id.")
+@click.option("--user", help="Only this IdP username or subject.")
+def sessions_list(config_path: str | None, server: str | None, user: str | None) -> None:
+    """List sessions (exit 1 if there are none)."""
+    import time
+
+    from shared.escape import log_text
+
+    cfg = _load(config_path)
+    found = _matching(cfg, server, user, None)
+    if not found:
+        click.echo("no sessions")
+        sys.exit(1)
+    click.echo(f"{'SESSION':<10} {'SERVER':<12} {'USER':<20} {'COMMON NAME':<20} "
+               f"{'CLIENT':<22} SINCE")
+    for s in sorted(found, key=lambda s: (s.get("server"), s.get("user"))):
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(s.get("since") or 0)))
+        client = f"{s.get('ip')}:{s.get('port')}"
+        click.echo(f"{s.id[:8]:<10} {log_text(s.get('server')):<12} "
+                   f"{log_text(s.get('user')):<20} {log_text(s.get('cn')):<20} "
+                   f"{log_text(client):<22} {since}")
+
+
+@sessions.command("kill")
+@config_option
+@click.option("--user", help="Every session of this IdP username or subject.")
+@click.option("--session", "session_id", help="One session (its id or id prefix).")
+@click.option("--server", help="Only on this server id.")
+@click.option("--reason", default="Your VPN session was ended by an administrator",
+              show_default=True, help="Shown by the client (AUTH_FAILED).")
+def sessions_kill(config_path: str | None, user: str | None, session_id: str | None,
+                  server: str | None, reason: str) -> None:
+    """Disconnect sessions; exit 1 if none matched, 2 if one could not be ended."""
+    from callback_service.sessionctl import terminate
+    from shared.escape import log_text
+
+    if not user and not session_id:
+        raise click.UsageError("give --user or --session")
+    cfg = _load(config_path)
+    found = _matching(cfg, server, user, session_id)
+    if not found:
+        click.echo("no matching session")
+        sys.exit(1)
+    store = _session_store(cfg)
+    failed = 0
+    for s in found:
+        outcome = terminate(cfg, store, s, reason)
+        failed += outcome == "unreachable"
+        click.echo(f"{s.id[:8]} {log_text(s.get('user'))} on {log_text(s.get('server'))}: "
+                   f"{outcome}")
+    sys.exit(2 if failed else 0)
+
+
 @main.command("server-conf")
 @config_option
 @click.option("--server", "server_id", required=True, help="Server id from the config.")

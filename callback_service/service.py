@@ -13,7 +13,7 @@ from callback_service.oidc import Provider
 from shared import config as configmod
 from shared.management import sender
 from shared.records import LoginRecord
-from shared.redis_store import RedisStore, connect
+from shared.redis_store import RedisStore, SessionStore, connect
 
 
 def deliver(server: configmod.ServerConfig, record: LoginRecord,
@@ -30,8 +30,10 @@ def build_app(config: configmod.Config) -> Flask:
                         client_secret=oidc.client_secret.reveal(), scopes=oidc.scopes,
                         redirect_uri=config.public_base_url + "/callback", leeway=oidc.leeway,
                         timeout=float(oidc.http_timeout))
-    store = RedisStore(connect(config), config.redis.wait_replicas, config.redis.wait_timeout_ms)
-    return create_app(config, store, provider, deliver)
+    client = connect(config)
+    store = RedisStore(client, config.redis.wait_replicas, config.redis.wait_timeout_ms)
+    return create_app(config, store, provider, deliver,
+                      session_store=SessionStore(client, config.key_prefix))
 
 
 def setup_logging(level: str = "INFO") -> None:

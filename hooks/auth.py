@@ -25,7 +25,7 @@ import sys
 import time
 
 from shared import config as configmod
-from shared import escape, records
+from shared import escape, records, sessions
 from shared.resp import open_master
 from shared.store import RespStore, StoreUnavailable
 
@@ -56,9 +56,10 @@ class Refusal(Exception):
 
 
 def _parse_argv(argv: Sequence[str]) -> tuple[str | None, str | None, str | None]:
-    """--config PATH, --server ID, then the via-file path OpenVPN appends."""
+    """--config PATH, --server ID, then the via-file path OpenVPN appends
+    (--disconnect is handled by main)."""
     config_path = server_id = via_file = None
-    args = list(argv[1:])
+    args = [a for a in argv[1:] if a != "--disconnect"]
     while args:
         arg = args.pop(0)
         if arg in ("--config", "--server") and args:
@@ -179,7 +180,33 @@ def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> 
     return f"{timeout + records.OPENVPN_EXTRA_SECONDS}\nwebauth\nWEB_AUTH::{url}\n"
 
 
+def end_session(environ: Mapping[str, str], argv: Sequence[str]) -> int:
+    """``client-disconnect``: forget the session of the client that left.
+
+    Looked up by the client's real address (unique on a server at any time);
+    never fails the disconnect: errors are only logged."""
+    try:
+        config_path, server_id, _ = _parse_argv(argv)
+        cfg = configmod.load(config_path, environ)
+        ip = environ.get("trusted_ip") or environ.get("trusted_ip6", "")
+        port = environ.get("trusted_port", "")
+        rc = cfg.redis
+        with open_master(rc.url, timeout=float(rc.connect_timeout), username=rc.username,
+                         password=rc.password.reveal() if rc.password is not None else None,
+                         sentinels=rc.sentinels, master=rc.sentinel_master,
+                         sentinel_password=rc.sentinel_password.reveal()
+                         if rc.sentinel_password is not None else None) as conn:
+            conn.call("EVAL", sessions.DROP_BY_CONNECTION, 1,
+                      sessions.connection_key(cfg.key_prefix, server_id or "", ip, port),
+                      sessions.session_key(cfg.key_prefix, ""), sessions.index_key(cfg.key_prefix))
+    except (configmod.ConfigError, StoreUnavailable, Refusal) as err:
+        _log(f"client-disconnect: could not remove the session: {err}")
+    return 0
+
+
 def main(environ: Mapping[str, str], argv: Sequence[str]) -> int:
+    if "--disconnect" in argv:
+        return end_session(environ, argv)
     reason_file = environ.get("auth_failed_reason_file")
     try:
         pending = start_login(environ, argv, time.time())

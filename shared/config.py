@@ -129,6 +129,14 @@ _SCHEMA: dict[str, dict[str, tuple[str, object]]] = {
         "color": ("str", "#1a7f37"),
         "support": ("str", ""),  # e.g. "IT helpdesk: +1 555 0100", shown on every page
     },
+    # Connected sessions (shared/sessions.py) and their continuous verification.
+    "sessions": {
+        "ttl": ("int", 86400),  # a record lives this long unless the verifier renews it
+        "encryption_key": ("secret", None),  # seals refresh tokens; none: no verification
+        "verify_interval": ("int", 300),  # seconds between checks of every session
+        "on_idp_error": ("str", "keep"),  # keep or disconnect while the IdP is unreachable
+        "single_per_user": ("bool", False),  # a new session ends the user's older ones
+    },
     "limits": {
         "pending_per_ip": ("int", 10),
         "pending_per_server": ("int", 5000),
@@ -211,6 +219,7 @@ class Config:
         self.binding = sections["binding"]
         self.limits = sections["limits"]
         self.branding = sections["branding"]
+        self.sessions = sections["sessions"]
         self.servers = servers
 
     def server(self, server_id: str) -> ServerConfig:
@@ -366,6 +375,11 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
         value = cfg["binding"].get(key)
         if isinstance(value, str) and value not in allowed:
             problems.append(f"binding.{key}: one of {', '.join(allowed)}")
+    if cfg["sessions"].get("on_idp_error") not in (None, "keep", "disconnect"):
+        problems.append("sessions.on_idp_error: keep or disconnect")
+    interval = cfg["sessions"].get("verify_interval")
+    if isinstance(interval, int) and interval < 10:
+        problems.append("sessions.verify_interval: at least 10 seconds")
     color = cfg["branding"].get("color")
     if isinstance(color, str) and not (len(color) == 7 and color[0] == "#" and all(
             c in "0123456789abcdefABCDEF" for c in color[1:])):

@@ -115,7 +115,8 @@ class LoginRecord:
             return self.fields[name]
         except KeyError:
             if name in CLIENT_FIELDS or name in ("nonce", "verifier", "binding", "outcome",
-                                                 "user", "sub", "confirm", "push"):
+                                                 "user", "sub", "confirm", "push", "sid",
+                                                 "refresh", "created"):
                 return ""
             raise AttributeError(name) from None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +12,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from shared import sessions
 from shared.config import Config
 from shared.resp import RedisAddress
 from shared.store import (
@@ -52,6 +55,85 @@ def connect(config: Config) -> redis.Redis:
     client: redis.Redis = sentinel.master_for(rc.sentinel_master, db=address.db,
                                               ssl=address.tls, **options)
     return client
+
+
+class SessionStore:
+    """Session records (shared/sessions.py) over redis-py."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._r = client
+        self._prefix = prefix
+        self._drop = client.register_script(sessions.DROP)
+
+    def create(self, fields: Mapping[str, str], ttl: int) -> str:
+        session_id = secrets.token_hex(16)
+        conn = sessions.connection_key(self._prefix, fields["server"], fields["ip"],
+                                       fields["port"])
+        try:
+            pipe = self._r.pipeline(transaction=True)
+            record: dict[Any, Any] = {**fields, "id": session_id}
+            pipe.hset(sessions.session_key(self._prefix, session_id), mapping=record)
+            pipe.expire(sessions.session_key(self._prefix, session_id), ttl)
+            pipe.set(conn, session_id, ex=ttl)
+            pipe.zadd(sessions.index_key(self._prefix), {session_id: time.time()})
+            pipe.execute()
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
+        return session_id
+
+    def all(self) -> list[sessions.Session]:
+        """Every live session; ids whose record expired are dropped from the index."""
+        index = sessions.index_key(self._prefix)
+        try:
+            ids = [i.decode() for i in self._r.zrange(index, 0, -1)]  # type: ignore[union-attr]
+            pipe = self._r.pipeline(transaction=False)
+            for session_id in ids:
+                pipe.hgetall(sessions.session_key(self._prefix, session_id))
+            found = pipe.execute()
+            gone = [i for i, raw in zip(ids, found, strict=True) if not raw]
+            if gone:
+                self._r.zrem(index, *gone)
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
+        return [sessions.Session(i, pairs([x for kv in raw.items() for x in kv]))
+                for i, raw in zip(ids, found, strict=True) if raw]
+
+    def drop(self, session: sessions.Session) -> None:
+        try:
+            self._drop(keys=[sessions.session_key(self._prefix, session.id),
+                             sessions.connection_key(self._prefix, session.get("server"),
+                                                     session.get("ip"), session.get("port")),
+                             sessions.index_key(self._prefix)], args=[session.id])
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
+
+    def touch(self, session: sessions.Session, ttl: int, **fields: Any) -> None:
+        key = sessions.session_key(self._prefix, session.id)
+        try:
+            pipe = self._r.pipeline(transaction=True)
+            if fields:
+                update: dict[Any, Any] = dict(fields)
+                pipe.hset(key, mapping=update)
+            pipe.expire(key, ttl)
+            pipe.expire(sessions.connection_key(self._prefix, session.get("server"),
+                                                session.get("ip"), session.get("port")), ttl)
+            pipe.execute()
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
+
+    def remember_once(self, key: str, ttl: int) -> bool:
+        """True the first time ``key`` is seen within ``ttl`` (replay protection)."""
+        try:
+            return bool(self._r.set(f"{self._prefix}:seen:{key}", "1", nx=True, ex=ttl))
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
+
+    def lock(self, name: str, ttl: int) -> bool:
+        """A lock only one replica holds at a time (expires on its own)."""
+        try:
+            return bool(self._r.set(f"{self._prefix}:lock:{name}", "1", nx=True, ex=ttl))
+        except redis.RedisError as err:
+            raise StoreUnavailable(str(err)) from err
 
 
 class RedisStore:

@@ -14,6 +14,9 @@ def server_conf_lines(*, server_id: str, hook: str, config_path: str, management
     """Directives for one OpenVPN server; ``management`` is ``unix:/path`` or ``tcp:H:P``."""
     hook_cmd = " ".join(shlex.quote(part) for part in
                         (hook, "--config", config_path, "--server", server_id))
+    disconnect_cmd = " ".join(shlex.quote(part) for part in
+                              (hook, "--disconnect", "--config", config_path, "--server",
+                               server_id))
     if management.startswith("unix:"):
         mgmt = f"management {management[5:]} unix"
     else:
@@ -27,6 +30,8 @@ def server_conf_lines(*, server_id: str, hook: str, config_path: str, management
         "script-security 2",
         # Double quotes: OpenVPN's own parser takes the whole hook command line.
         f'auth-user-pass-verify "{hook_cmd}" via-file',
+        "# Forget the session when the client leaves (openvpn-sso sessions list).",
+        f'client-disconnect "{disconnect_cmd}"',
         "# The hook's deferred files live here; must be writable after privilege drop.",
         f"tmp-dir {tmp_dir}",
         "# Verdicts arrive as client-auth / client-kill from the callback service.",

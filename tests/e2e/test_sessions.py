@@ -1,0 +1,57 @@
+"""Session records and the admin commands, with real clients."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+from demo.parts import BIN, login_in_browser
+from demo.stack import Stack
+
+CONNECT_TIMEOUT = 30
+
+
+def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "openvpn-sso"), *args, "--config", str(stack.config_path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def connect(stack: Stack, chromium: Any, client: Any) -> str:
+    page = login_in_browser(chromium, client.wait_web_auth_url(), "alice", "alice-password")
+    assert page.title == "You are connected"
+    client.wait_state("CONNECTED", CONNECT_TIMEOUT)
+    return str(client.real_address())
+
+
+def listed(stack: Stack, address: str) -> bool:
+    return address in cli(stack, "sessions", "list", "--user", "alice").stdout
+
+
+def test_session_is_listed_and_removed_by_the_disconnect_hook(stack: Stack,
+                                                              chromium: Any) -> None:
+    with stack.client("alice", extra_lines=["explicit-exit-notify 1"]) as client:
+        address = connect(stack, chromium, client)
+        out = cli(stack, "sessions", "list", "--server", "vpn1").stdout
+        row = next(line for line in out.splitlines() if address in line)
+        assert " alice " in f" {row} " and "vpn1" in row
+    deadline = time.monotonic() + 30  # the server notices the exit, runs client-disconnect
+    while listed(stack, address):
+        assert time.monotonic() < deadline, "session still listed after the client left"
+        time.sleep(0.5)
+
+
+def test_sessions_kill_ends_a_real_clients_tunnel(stack: Stack, chromium: Any) -> None:
+    with stack.client("alice") as client:
+        address = connect(stack, chromium, client)
+        session_ids = [line.split()[0] for line in
+                       cli(stack, "sessions", "list", "--user", "alice").stdout.splitlines()
+                       if address in line]
+        assert len(session_ids) == 1
+        proc = cli(stack, "sessions", "kill", "--session", session_ids[0], "--reason",
+                   "Maintenance window: reconnect after 18:00")
+        assert proc.returncode == 0 and "killed" in proc.stdout, proc.stdout + proc.stderr
+        assert client.wait_auth_failed(10) == "Maintenance window: reconnect after 18:00"
+        assert not listed(stack, address)
+    nothing = cli(stack, "sessions", "kill", "--user", "nobody-at-all")
+    assert nothing.returncode == 1 and "no matching session" in nothing.stdout
