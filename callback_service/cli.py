@@ -142,6 +142,19 @@ def sessions_list(config_path: str | None, server: str | None, user: str | None)
                    f"{log_text(client):<22} {since}")
 
 
+@sessions.command("verify")
+@config_option
+def sessions_verify(config_path: str | None) -> None:
+    """Check every session at the IdP now (the service does this every
+    sessions.verify_interval); users the IdP refuses are disconnected."""
+    from callback_service.service import provider_for
+    from callback_service.verifier import run_once
+
+    cfg = _load(config_path)
+    counts = run_once(cfg, _session_store(cfg), provider_for(cfg))
+    click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no sessions")
+
+
 @sessions.command("kill")
 @config_option
 @click.option("--user", help="Every session of this IdP username or subject.")

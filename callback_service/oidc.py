@@ -28,10 +28,16 @@ log = logging.getLogger(__name__)
 ALLOWED_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
                 "ES512", "EdDSA")
 METADATA_TTL = 3600.0
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 class IdPError(Exception):
-    """The IdP could not be reached or answered something unusable."""
+    """The IdP could not be reached or answered something unusable; ``refused``
+    when it answered and said no (e.g. invalid_grant)."""
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class TokenInvalid(Exception):
@@ -125,6 +131,48 @@ class Provider:
         except requests.RequestException as err:
             raise IdPError(f"token endpoint unreachable: {err}") from err
         return dict(token)
+
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """A refresh grant: the IdP's answer on whether the user may still have tokens.
+        Raises IdPError with ``refused=True`` when the IdP refuses (invalid_grant)."""
+        try:
+            with self._session() as session:
+                token = session.refresh_token(self.metadata().token_endpoint,
+                                              refresh_token=refresh_token)
+        except (OAuth2Error, OAuthError) as err:
+            raise IdPError(f"refresh refused: {err.error}", refused=True) from err
+        except requests.RequestException as err:
+            raise IdPError(f"token endpoint unreachable: {err}") from err
+        return dict(token)
+
+    def validate_logout_token(self, token: str, now: float | None = None) -> dict[str, Any]:
+        """OpenID Connect Back-Channel Logout 1.0, section 2.6: signature, iss, aud,
+        iat, the logout event, sid and/or sub, and no nonce."""
+        try:
+            decoded = jwt.decode(token, self.keys(), algorithms=list(ALLOWED_ALGS))
+        except (JoseError, ValueError) as err:
+            raise TokenInvalid(f"logout token signature or format invalid: {err}") from err
+        registry = jwt.JWTClaimsRegistry(
+            now=int(now if now is not None else time.time()), leeway=self.leeway,
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.client_id},
+            iat={"essential": True}, jti={"essential": True})
+        try:
+            registry.validate(decoded.claims)
+        except JoseError as err:
+            raise TokenInvalid(f"logout token claims invalid: {err}") from err
+        claims = dict(decoded.claims)
+        events = claims.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(LOGOUT_EVENT), dict):
+            raise TokenInvalid("logout token without the back-channel logout event")
+        if "nonce" in claims:
+            raise TokenInvalid("logout token must not carry a nonce")
+        if not isinstance(claims.get("sid"), str) and not isinstance(claims.get("sub"), str):
+            raise TokenInvalid("logout token names neither sid nor sub")
+        iat = claims.get("iat")
+        if isinstance(iat, int | float) and (now or time.time()) - iat > 600 + self.leeway:
+            raise TokenInvalid("logout token is too old")
+        return claims
 
     def validate_id_token(self, id_token: str, *, nonce: str,
                           now: float | None = None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import os
 
 from flask import Flask
 
-from callback_service import clientconfig
+from callback_service import clientconfig, verifier
 from callback_service.app import create_app
 from callback_service.oidc import Provider
 from shared import config as configmod
@@ -21,19 +21,25 @@ def deliver(server: configmod.ServerConfig, record: LoginRecord,
     return sender.deliver(server, record.ip, record.port, record.cn, verdict, wake=server.wake)
 
 
-def build_app(config: configmod.Config) -> Flask:
+def provider_for(config: configmod.Config) -> Provider:
+    oidc = config.oidc
+    return Provider(issuer=oidc.issuer, client_id=oidc.client_id,
+                    client_secret=oidc.client_secret.reveal(), scopes=oidc.scopes,
+                    redirect_uri=config.public_base_url + "/callback", leeway=oidc.leeway,
+                    timeout=float(oidc.http_timeout))
+
+
+def build_app(config: configmod.Config, verify: bool = True) -> Flask:
     problems = clientconfig.validate(config)
     if problems:
         raise configmod.ConfigError(problems)
-    oidc = config.oidc
-    provider = Provider(issuer=oidc.issuer, client_id=oidc.client_id,
-                        client_secret=oidc.client_secret.reveal(), scopes=oidc.scopes,
-                        redirect_uri=config.public_base_url + "/callback", leeway=oidc.leeway,
-                        timeout=float(oidc.http_timeout))
+    provider = provider_for(config)
     client = connect(config)
     store = RedisStore(client, config.redis.wait_replicas, config.redis.wait_timeout_ms)
-    return create_app(config, store, provider, deliver,
-                      session_store=SessionStore(client, config.key_prefix))
+    sessions = SessionStore(client, config.key_prefix)
+    if verify:
+        verifier.start_background(config, sessions, provider)
+    return create_app(config, store, provider, deliver, session_store=sessions)
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -210,13 +210,16 @@ class Idp:
     """node-oidc-provider (tests/idp/server.mjs) on 127.0.0.1 with the given users."""
 
     def __init__(self, workdir: Path, *, client_id: str, client_secret: str,
-                 redirect_uris: list[str], users: list[User]) -> None:
+                 redirect_uris: list[str], users: list[User],
+                 backchannel_logout_uri: str | None = None) -> None:
         self.workdir = workdir
         self.admin_token = os.urandom(16).hex()
         self.settings = {
             "host": "127.0.0.1", "port": 0, "admin_token": self.admin_token,
             "clients": [{"client_id": client_id, "client_secret": client_secret,
-                         "redirect_uris": redirect_uris}],
+                         "redirect_uris": redirect_uris,
+                         **({"backchannel_logout_uri": backchannel_logout_uri}
+                            if backchannel_logout_uri else {})}],
             "users": [u.as_json() for u in users],
         }
         self.log = workdir / "idp.log"

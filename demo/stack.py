@@ -7,6 +7,7 @@ Used by the demo (``python -m demo``) and the end-to-end tests.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,8 @@ class Stack:
         self.progress("starting the OpenID provider (node-oidc-provider)")
         self.idp = self._exit.enter_context(Idp(
             w / "idp", client_id=CLIENT_ID, client_secret=client_secret.read_text().strip(),
-            redirect_uris=[base_url + "/callback"], users=self.users))
+            redirect_uris=[base_url + "/callback"], users=self.users,
+            backchannel_logout_uri=base_url + "/backchannel-logout"))
         ports = {s.server_id: free_udp_port() for s in self.servers}
         sockets = {s.server_id: w / f"{s.server_id}.mgmt.sock" for s in self.servers}
         servers: dict[str, dict[str, object]] = {}
@@ -127,10 +129,13 @@ class Stack:
                 body["pending_timeout"] = s.pending_timeout
             body.update(s.settings)
             servers[s.server_id] = body
+        sections = dict(self.sections)
+        sections.setdefault("sessions", {"encryption_key": "file:" + str(
+            secret_file(w / "session-key", os.urandom(32).hex()))})
         write_config(self.config_path, base_url=base_url, redis_url=self.redis_url,
                      issuer=self.idp.issuer, client_id=CLIENT_ID, client_secret_file=client_secret,
                      cookie_secret_file=secret_file(w / "cookie-secret"), servers=servers,
-                     allowed_groups=self.allowed_groups, sections=self.sections,
+                     allowed_groups=self.allowed_groups, sections=sections,
                      client_config=self.client_config, redis_settings=self.redis_settings)
         if self.replicas == 1:
             self.progress(f"starting the callback service on {base_url} (gunicorn, 2 workers)")

@@ -55,3 +55,35 @@ def test_sessions_kill_ends_a_real_clients_tunnel(stack: Stack, chromium: Any) -
         assert not listed(stack, address)
     nothing = cli(stack, "sessions", "kill", "--user", "nobody-at-all")
     assert nothing.returncode == 1 and "no matching session" in nothing.stdout
+
+
+def test_logout_at_the_idp_disconnects_the_vpn_session(stack: Stack, chromium: Any) -> None:
+    """OIDC Back-Channel Logout: the IdP ends alice's sessions and tells the service,
+    which ends her VPN session."""
+    assert stack.idp is not None
+    with stack.client("alice") as client:
+        address = connect(stack, chromium, client)
+        report = stack.idp.admin("POST", "/__admin/logout/alice")
+        assert any(b["ok"] for b in report["backchannel"]), report
+        assert client.wait_auth_failed(15) == "Signed out at the identity provider"
+        assert not listed(stack, address)
+
+
+def test_verifier_disconnects_a_user_disabled_at_the_idp(stack: Stack, chromium: Any) -> None:
+    assert stack.idp is not None
+    with stack.client("carol") as carol, stack.client("alice") as alice:
+        for client, user in ((carol, "carol"), (alice, "alice")):
+            page = login_in_browser(chromium, client.wait_web_auth_url(), user,
+                                    f"{user}-password")
+            assert page.title == "You are connected"
+            client.wait_state("CONNECTED", CONNECT_TIMEOUT)
+        stack.idp.admin("POST", "/__admin/users/carol/disable")
+        try:
+            proc = cli(stack, "sessions", "verify")
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert "refused: 1" in proc.stdout and "allowed:" in proc.stdout, proc.stdout
+            assert carol.wait_auth_failed(15) == (
+                "Your account is no longer allowed at the identity provider")
+            assert not alice.exited()  # still allowed, still connected
+        finally:
+            stack.idp.admin("POST", "/__admin/users/carol/enable")

@@ -87,3 +87,39 @@ def test_alg_none_and_hmac_with_public_key_are_rejected() -> None:
 def test_leeway_allows_small_clock_skew() -> None:
     token = sign(claims(exp=int(time.time()) - 10))
     assert provider().validate_id_token(token, nonce="n-1")["sub"] == "u1"
+
+
+EVENT = {"http://schemas.openid.net/event/backchannel-logout": {}}
+
+
+def logout_claims(**over: Any) -> dict[str, Any]:
+    base = {"iss": ISSUER, "aud": "openvpn", "iat": int(time.time()), "jti": "j-1",
+            "sid": "s-1", "events": EVENT}
+    base.update(over)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def test_logout_token_valid() -> None:
+    assert provider().validate_logout_token(sign(logout_claims()))["sid"] == "s-1"
+    assert provider().validate_logout_token(sign(logout_claims(sid=None, sub="u1")))["sub"] == "u1"
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"events": None}, "event"),
+    ({"events": {"other": {}}}, "event"),
+    ({"nonce": "n"}, "nonce"),
+    ({"sid": None}, "neither sid nor sub"),
+    ({"aud": "other"}, "aud"),
+    ({"iss": "https://evil.example"}, "iss"),
+    ({"jti": None}, "jti"),
+    ({"iat": int(time.time()) - 3600}, "too old"),
+])
+def test_logout_token_checks(changes: dict[str, Any], why: str) -> None:
+    with pytest.raises(TokenInvalid) as info:
+        provider().validate_logout_token(sign(logout_claims(**changes)))
+    assert why in str(info.value)
+
+
+def test_logout_token_from_another_key_is_rejected() -> None:
+    with pytest.raises(TokenInvalid):
+        provider().validate_logout_token(sign(logout_claims(), OTHER_KEY))
