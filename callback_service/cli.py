@@ -125,6 +125,7 @@ def sessions_list(config_path: str | None, server: str | None, user: str | None)
     """List sessions (exit 1 if there are none)."""
     import time
 
+    from callback_service.sessionctl import address_of, listed_clients
     from shared.escape import log_text
 
     cfg = _load(config_path)
@@ -132,14 +133,19 @@ def sessions_list(config_path: str | None, server: str | None, user: str | None)
     if not found:
         click.echo("no sessions")
         sys.exit(1)
+    live = listed_clients(cfg)  # VPN addresses, straight from each server
     click.echo(f"{'SESSION':<10} {'SERVER':<12} {'USER':<20} {'COMMON NAME':<20} "
-               f"{'CLIENT':<22} SINCE")
+               f"{'CLIENT':<22} {'VPN ADDRESS':<16} SINCE")
     for s in sorted(found, key=lambda s: (s.get("server"), s.get("user"))):
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(s.get("since") or 0)))
         client = f"{s.get('ip')}:{s.get('port')}"
+        rows = live.get(s.get("server"))
+        address = address_of(s)
+        row = rows.get(address) if rows is not None and address is not None else None
+        vpn = (row.virtual_address or "-") if row else ("?" if rows is None else "gone")
         click.echo(f"{s.id[:8]:<10} {log_text(s.get('server')):<12} "
                    f"{log_text(s.get('user')):<20} {log_text(s.get('cn')):<20} "
-                   f"{log_text(client):<22} {since}")
+                   f"{log_text(client):<22} {log_text(vpn):<16} {since}")
 
 
 @sessions.command("verify")
@@ -207,7 +213,8 @@ def server_conf(config_path: str | None, server_id: str, hook: str | None,
     lines = server_conf_lines(server_id=server_id, hook=os.path.abspath(hook), config_path=path,
                               management=server.management,
                               tmp_dir=tmp_dir or f"/run/openvpn-sso/{server_id}",
-                              management_password_file=pw.path if pw else None)
+                              management_password_file=pw.path if pw else None,
+                              token_lifetime=server.token_lifetime)
     click.echo("\n".join(lines))
 
 

@@ -16,6 +16,27 @@ from shared.sessions import Session
 log = logging.getLogger("openvpn_sso.sessions")
 
 
+def listed_clients(config: Config) -> dict[str, dict[tuple[str, int], codec.ClientRow] | None]:
+    """Per server, the clients OpenVPN lists now by real address (None: unreachable)."""
+    out: dict[str, dict[tuple[str, int], codec.ClientRow] | None] = {}
+    for server in config.servers.values():
+        try:
+            with connection_for(server, busy_wait=5.0) as mc:
+                rows = mc.clients()
+        except (ManagementUnavailable, ProtocolError, OSError) as err:
+            log.warning("cannot list clients of %s: %s", server.id, log_text(str(err)))
+            out[server.id] = None
+            continue
+        out[server.id] = {a: r for r in rows
+                          if (a := codec.normalize_address(r.real_address)) is not None}
+    return out
+
+
+def address_of(session: Session) -> tuple[str, int] | None:
+    ip, port = session.get("ip"), session.get("port")
+    return codec.normalize_address(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+
+
 def terminate(config: Config, store: SessionStore, session: Session, reason: str) -> str:
     """``client-kill`` the session's client (found by its real address) with
     ``AUTH_FAILED,<reason>``, then forget the session. Returns what happened:

@@ -16,13 +16,10 @@ from collections import Counter
 from collections.abc import Callable
 
 from callback_service.oidc import IdPError, Provider
-from callback_service.sessionctl import terminate
+from callback_service.sessionctl import address_of, listed_clients, terminate
 from callback_service.tokens import SealError, load_key, seal, unseal
 from shared.config import Config
 from shared.escape import log_text
-from shared.management import codec
-from shared.management.codec import ProtocolError
-from shared.management.sender import ManagementUnavailable, connection_for
 from shared.redis_store import SessionStore
 from shared.store import StoreUnavailable
 
@@ -32,33 +29,15 @@ REASON_REFUSED = "Your account is no longer allowed at the identity provider"
 REASON_IDP_DOWN = "The identity provider could not confirm your account: reconnect to log in"
 
 
-def _connected(config: Config) -> dict[str, set[tuple[str, int]] | None]:
-    """Per server: the real addresses OpenVPN lists now (None: could not ask)."""
-    out: dict[str, set[tuple[str, int]] | None] = {}
-    for server in config.servers.values():
-        try:
-            with connection_for(server, busy_wait=5.0) as mc:
-                rows = mc.clients()
-            out[server.id] = {a for a in (codec.normalize_address(r.real_address)
-                                          for r in rows) if a is not None}
-        except (ManagementUnavailable, ProtocolError, OSError) as err:
-            log.warning("verifier: cannot list clients of %s: %s", server.id, log_text(str(err)))
-            out[server.id] = None
-    return out
-
-
 def run_once(config: Config, store: SessionStore, provider: Provider) -> Counter[str]:
     """Check every session once; returns counts of what happened."""
     counts: Counter[str] = Counter()
     key = (load_key(config.sessions.encryption_key.reveal())
            if config.sessions.encryption_key is not None else None)
-    listed = _connected(config)
+    listed = listed_clients(config)
     for session in store.all():
         where = listed.get(session.get("server"))
-        address = codec.normalize_address(f"[{session.get('ip')}]:{session.get('port')}"
-                                          if ":" in session.get("ip") else
-                                          f"{session.get('ip')}:{session.get('port')}")
-        if where is not None and address not in where:
+        if where is not None and address_of(session) not in where:
             store.drop(session)  # the client left without the disconnect hook seeing it
             counts["gone"] += 1
             continue

@@ -429,6 +429,11 @@ class OpenVPNClient(_Daemon):
                     raise self._error(f"no {what} within {timeout}s")
                 self._cond.wait(min(left, 0.2))
 
+    def restart(self) -> None:
+        """A soft restart (SIGUSR1 via the client's management), like a laptop waking
+        up on another network: the client reconnects, keeping its auth-token."""
+        self._command("signal SIGUSR1")
+
     def _command(self, cmd: str, timeout: float = 10.0) -> str:
         assert self._sock is not None
         with self._cond:

@@ -167,6 +167,8 @@ _SERVER_SCHEMA: dict[str, tuple[str, object]] = {
     "override_username": ("bool", False),
     # Wake the client right after approving it (see shared/management/codec.py).
     "wake": ("bool", True),
+    # How long a login lasts for renegotiations and reconnects (auth-gen-token).
+    "token_lifetime": ("int", 28800),
 }
 # A rule matches when every condition it has matches; each condition is any-of.
 RULE_KEYS = {"groups": "list", "realm_roles": "list", "client_roles": "list", "client": "str",
@@ -201,6 +203,7 @@ class ServerConfig(Section):
     static_addresses: dict[str, str]
     override_username: bool
     wake: bool
+    token_lifetime: int
 
 
 class Config:
@@ -414,6 +417,9 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
     for sid, server in servers.items():
         if not _is_token(sid) or len(sid) > 64:
             problems.append(f"servers.{sid}: server ids use letters, digits, '-' or '_'")
+        lifetime = server.get("token_lifetime")
+        if isinstance(lifetime, int) and lifetime != 0 and lifetime < 300:
+            problems.append(f"servers.{sid}.token_lifetime: 0 or at least 300 seconds")
         mgmt = server.get("management")
         if isinstance(mgmt, str):
             if mgmt.startswith("unix:"):

@@ -10,7 +10,8 @@ import shlex
 
 
 def server_conf_lines(*, server_id: str, hook: str, config_path: str, management: str,
-                      tmp_dir: str, management_password_file: str | None = None) -> list[str]:
+                      tmp_dir: str, management_password_file: str | None = None,
+                      token_lifetime: int = 28800) -> list[str]:
     """Directives for one OpenVPN server; ``management`` is ``unix:/path`` or ``tcp:H:P``."""
     hook_cmd = " ".join(shlex.quote(part) for part in
                         (hook, "--config", config_path, "--server", server_id))
@@ -37,6 +38,7 @@ def server_conf_lines(*, server_id: str, hook: str, config_path: str, management
         "# Verdicts arrive as client-auth / client-kill from the callback service.",
         mgmt,
         "management-client-auth",
-        "# Renegotiations and reconnects within 8 h reuse the login (no new browser popup).",
-        "auth-gen-token 28800",
+        "# Renegotiations and reconnects reuse the login for this long (seconds; 0: until",
+        "# the server restarts) instead of opening a browser again.",
+        f"auth-gen-token {int(token_lifetime)}",
     ]

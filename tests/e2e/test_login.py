@@ -120,3 +120,16 @@ def test_renegotiations_reuse_the_login_without_a_new_web_auth(stack: Stack,
         web_auths = [line for line in client.lines() if line.startswith(">INFOMSG:WEB_AUTH")]
         assert len(web_auths) == 1
         assert not any("RECONNECTING" in line for line in client.lines())
+
+
+def test_a_restarted_client_reconnects_on_its_token_without_a_new_login(
+        stack: Stack, chromium: Any) -> None:
+    with stack.client("alice") as client:
+        page = login_in_browser(chromium, client.wait_web_auth_url(), "alice", "alice-password")
+        assert page.title == "You are connected"
+        client.wait_state("CONNECTED", CONNECT_TIMEOUT)
+        seen = len(client.lines())
+        client.restart()
+        client.wait_state("RECONNECTING", CONNECT_TIMEOUT, since=seen)
+        client.wait_state("CONNECTED", CONNECT_TIMEOUT, since=seen)
+        assert sum(line.startswith(">INFOMSG:WEB_AUTH") for line in client.lines()) == 1

@@ -34,7 +34,7 @@ def test_session_is_listed_and_removed_by_the_disconnect_hook(stack: Stack,
         address = connect(stack, chromium, client)
         out = cli(stack, "sessions", "list", "--server", "vpn1").stdout
         row = next(line for line in out.splitlines() if address in line)
-        assert " alice " in f" {row} " and "vpn1" in row
+        assert " alice " in f" {row} " and "vpn1" in row and " 10.77.0." in row
     deadline = time.monotonic() + 30  # the server notices the exit, runs client-disconnect
     while listed(stack, address):
         assert time.monotonic() < deadline, "session still listed after the client left"

@@ -26,7 +26,7 @@ from shared.records import (
     pending_set_keys,
     record_ttl,
 )
-from shared.redis_store import RedisStore
+from shared.redis_store import RedisStore, SessionStore
 
 CFG = {
     "public_base_url": "https://login.example.test",
@@ -61,15 +61,18 @@ class FakeProvider:
 
 class Harness:
     def __init__(self, redis_url: str, requests_per_minute: int = 100000,
-                 now: Any = time.time) -> None:
+                 now: Any = time.time, sessions: dict[str, Any] | None = None) -> None:
         self.cfg = config.parse({**CFG, "redis": {"url": redis_url},
-                                 "limits": {"requests_per_minute": requests_per_minute}})
+                                 "limits": {"requests_per_minute": requests_per_minute},
+                                 "sessions": sessions or {}})
+        self.sessions = SessionStore(redis.Redis.from_url(redis_url),
+                                     f"t{new_state()[:8].replace('-', 'x').replace('_', 'y')}")
         self.store = RedisStore(redis.Redis.from_url(redis_url))
         self.provider = FakeProvider()
         self.verdicts: list[Verdict] = []
         self.outcome = "approved"
         app = create_app(self.cfg, self.store, self.provider,  # type: ignore[arg-type]
-                         self.deliver, now=now)
+                         self.deliver, now=now, session_store=self.sessions)
         self.client: FlaskClient = app.test_client()
 
     def deliver(self, server: Any, record: LoginRecord, verdict: Verdict) -> Delivery:
@@ -349,3 +352,42 @@ def test_audit_log_is_one_json_line_per_decision(h: Harness,
     assert (entry["outcome"], entry["user"], entry["server"]) == ("approved", "alice", "vpn1")
     assert entry["platform"] == 'linux"\n{"forged": 1}' and "forged" not in entry
     assert state not in lines[0] and "login_id" in entry
+
+
+def test_one_session_per_user_ends_the_older_one(redis_server: RedisServer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    ended: list[tuple[str, str]] = []
+
+    def fake_terminate(cfg: Any, store: SessionStore, session: Any, reason: str) -> str:
+        ended.append((session.get("port"), reason))
+        store.drop(session)
+        return "killed"
+
+    monkeypatch.setattr("callback_service.app.terminate", fake_terminate)
+    h = Harness(redis_server.url, sessions={"single_per_user": True})
+    for port in ("5001", "5002"):
+        state = h.pending(port=port)
+        h.login(state)
+        assert h.confirm(state, h.callback(state)).status_code == 200
+    assert ended == [("5001", "Signed in on another device: only one VPN session per user "
+                              "is allowed")]
+    assert [s.get("port") for s in h.sessions.all()] == ["5002"]
+    assert h.sessions.all()[0].get("user") == "alice"
+
+
+def test_backchannel_logout_rejects_bad_tokens_and_replays(h: Harness) -> None:
+    calls: list[str] = []
+
+    def validate(token: str, now: float) -> dict[str, Any]:
+        calls.append(token)
+        if token == "bad":
+            raise TokenInvalid("nope")
+        return {"jti": "same-jti", "sid": "no-such-session"}
+
+    h.provider.validate_logout_token = validate  # type: ignore[attr-defined]
+    assert h.client.post("/backchannel-logout").status_code == 400
+    assert h.client.post("/backchannel-logout", data={"logout_token": "bad"}).status_code == 400
+    ok = h.client.post("/backchannel-logout", data={"logout_token": "good"})
+    assert ok.status_code == 200 and ok.headers["Cache-Control"] == "no-store"
+    replay = h.client.post("/backchannel-logout", data={"logout_token": "good"})
+    assert replay.status_code == 400
