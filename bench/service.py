@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from demo.parts import CallbackService, browser  # noqa: E402
+from demo.parts import CallbackService, browser, sign_in  # noqa: E402
 from demo.stack import Stack  # noqa: E402
 from shared import records  # noqa: E402
 from shared.resp import RedisAddress, RespConnection  # noqa: E402
@@ -53,10 +53,7 @@ def approval_latencies(stack: Stack, logins: int) -> list[float]:
                 try:
                     page = context.new_page()
                     page.goto(client.wait_web_auth_url())
-                    page.fill("input[name=username]", "alice")
-                    page.fill("input[name=password]", "alice-password")
-                    page.click("button[type=submit]")
-                    page.wait_for_selector("#approve")
+                    sign_in(page, "alice", "alice-password")
                     seen = len(client.lines())
                     started = time.perf_counter()
                     page.click("#approve")

@@ -479,6 +479,15 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+def sign_in(page: Any, username: str, password: str) -> None:
+    """Fill and send the IdP's login form on ``page``, then wait for our
+    confirmation page."""
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#approve")
+
+
 def login_in_browser(b: Any, url: str, username: str, password: str,
                      wrong_password_first: str | None = None, decision: str = "approve",
                      screenshot: Path | None = None, context: Any = None) -> PageResult:

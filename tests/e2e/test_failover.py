@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from demo.parts import SentinelSet, hook_setup
+from demo.parts import SentinelSet, hook_setup, sign_in
 from demo.stack import VPN1_SETTINGS, ServerSpec, Stack
 
 CONNECT_TIMEOUT = 30
@@ -46,10 +46,7 @@ def test_master_dies_mid_login_and_logins_go_on(ha: tuple[Stack, SentinelSet],
             while redis_set.master_port_now() != redis_set.replica_port:
                 assert time.monotonic() < deadline, "no failover"
                 time.sleep(0.2)
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", "alice-password")
-            page.click("button[type=submit]")
-            page.wait_for_selector("#approve")
+            sign_in(page, "alice", "alice-password")
             page.click("#approve")
             page.wait_for_selector("text=You are connected")
         finally:

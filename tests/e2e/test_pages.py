@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from demo.parts import login_in_browser, open_in_browser
+from demo.parts import login_in_browser, open_in_browser, sign_in
 from demo.stack import Stack
 from shared.records import new_state
 
@@ -99,10 +99,7 @@ def test_confirmation_page_in_french_on_a_phone(stack: Stack, chromium: Any,
         try:
             page = context.new_page()
             page.goto(client.wait_web_auth_url())
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", "alice-password")
-            page.click("button[type=submit]")
-            page.wait_for_selector("#approve")
+            sign_in(page, "alice", "alice-password")
             assert page.inner_text("#title") == "Approuver cette connexion VPN ?"
             assert page.inner_text("#approve") == "Approuver"
             assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from demo.parts import LoadBalancer, RedisServer, login_in_browser
+from demo.parts import LoadBalancer, RedisServer, login_in_browser, sign_in
 from demo.stack import VPN1_SETTINGS, ServerSpec, Stack
 
 CONNECT_TIMEOUT = 30
@@ -61,10 +61,7 @@ def test_a_replica_dies_mid_login_and_the_login_completes(replicated: Stack,
             assert victim.proc is not None
             os.killpg(victim.proc.pid, signal.SIGKILL)  # the replica that started the login
             victim.proc.wait(10)
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", "alice-password")
-            page.click("button[type=submit]")
-            page.wait_for_selector("#approve")
+            sign_in(page, "alice", "alice-password")
             page.click("#approve")
             page.wait_for_selector("text=You are connected")
         finally:
