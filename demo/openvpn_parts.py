@@ -326,8 +326,8 @@ class OpenVPNClient(_Daemon):
     def __enter__(self) -> OpenVPNClient:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.up_script.write_text("#!/bin/sh\n"
-                                  'sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1"\n'
-                                  'ip link set dev "$1" up\n')
+                                  'echo 1 > "/proc/sys/net/ipv6/conf/$1/disable_ipv6"\n'
+                                  'exec ip link set dev "$1" up\n')
         self.up_script.chmod(0o700)
         self.auth_file.write_text(f"{self.username}\n{self.password}\n")
         self.auth_file.chmod(0o600)

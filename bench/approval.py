@@ -1,0 +1,74 @@
+"""Approval -> CONNECTED with real OpenVPN clients, with and without the wake-up,
+alternating in the same run (the "without" runs are the baseline).
+
+    .venv/bin/python bench/approval.py [--rounds 20] [--wait 0.5]
+
+Each round connects a real client (the real hook stores its pending login), waits
+``--wait`` seconds as a user would, then approves it exactly as the service does
+(`shared.management.sender.deliver`); the clock runs from just before the approval
+to the client's own CONNECTED line (its management interface, read live).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from demo.stack import Stack  # noqa: E402
+from shared import config as configmod  # noqa: E402
+from shared.management import sender  # noqa: E402
+from shared.records import login_key  # noqa: E402
+
+
+def summary(name: str, values: list[float]) -> str:
+    ms = sorted(v * 1000 for v in values)
+    return (f"{name}: median {statistics.median(ms):.1f} ms, p90 {ms[int(len(ms) * .9) - 1]:.1f}"
+            f" ms, max {ms[-1]:.1f} ms over {len(ms)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--wait", type=float, default=0.5)
+    args = parser.parse_args()
+    results: dict[bool, list[float]] = {True: [], False: []}
+    # approvals here bypass the service, so its pending-login caps are never released
+    limits: dict[str, dict[str, object]] = {
+        "limits": {"pending_per_ip": 10**6, "pending_per_server": 10**6}}
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), sections=limits) as stack:
+        cfg = configmod.load(str(stack.config_path), {})
+        server = cfg.server("vpn1")
+        r = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
+        for i in range(args.rounds * 2):
+            wake = i % 2 == 0
+            with stack.client("alice") as client:
+                url = client.wait_web_auth_url()
+                record = r.hgetall(login_key("ovpnsso", url.rsplit("=", 1)[1]))
+                time.sleep(args.wait)
+                seen = len(client.lines())
+                started = time.perf_counter()
+                delivery = sender.deliver(server, str(record["ip"]), str(record["port"]), "alice",
+                                          sender.Verdict(True), wake=wake)
+                client.wait_state("CONNECTED", 30, since=seen)
+                results[wake].append(time.perf_counter() - started)
+                print(f"[bench] {'wake' if wake else 'none'} {results[wake][-1] * 1000:.1f} ms",
+                      flush=True)
+                assert delivery.outcome == "approved", delivery
+    print(summary("with the wake-up   ", results[True]) + "  (goal: median <= 50 ms, "
+          "max <= 250 ms)")
+    print(summary("without (baseline)", results[False]))
+    ratio = statistics.median(results[True]) / statistics.median(results[False])
+    print(f"median ratio with/without: {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
