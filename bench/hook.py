@@ -72,6 +72,53 @@ def main() -> None:
           f"p90 {statistics.quantiles(hook_t, n=10)[-1] * 1000:.1f} ms, "
           f"peak RSS {max(hook_rss):.1f} MB  (goal <= 20 MB)")
     print(f"ratio hook/baseline (median): {h / b:.2f}x  (goal <= 1.6x)")
+    down = redis_down_times(args.runs)
+    for what, seconds in down.items():
+        print(f"hook with Redis {what}: median {statistics.median(seconds) * 1000:.1f} ms "
+              f"(refused with a reason, exit 1)")
+
+
+def redis_down_times(runs: int) -> dict[str, list[float]]:
+    """The hook when Redis refuses connections, and when it never answers (a full
+    accept queue, like a dead host): it must refuse, within its connect timeout."""
+    import socket
+
+    out: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()  # nothing listens there now
+        hook, env = hook_setup(tmp, f"redis://127.0.0.1:{port}/0")
+        refused = []
+        for _ in range(max(5, runs // 4)):
+            t, rc = timed(hook, env)
+            assert rc == 1, rc
+            refused.append(t)
+        out["refusing connections"] = refused
+        stuck = socket.socket()
+        stuck.bind(("127.0.0.1", 0))
+        stuck.listen(0)
+        fillers = []
+        try:
+            for _ in range(8):
+                try:
+                    fillers.append(socket.create_connection(stuck.getsockname(), timeout=0.3))
+                except TimeoutError:
+                    break
+            hook, env = hook_setup(tmp, f"redis://127.0.0.1:{stuck.getsockname()[1]}/0")
+            config = tmp / "config.toml"
+            config.write_text(config.read_text().replace("connect_timeout = 2",
+                                                         "connect_timeout = 1"))
+            t, rc = timed(hook, env)
+            assert rc == 1, rc
+            out["never answering (connect_timeout = 1 s)"] = [t]
+        finally:
+            for f in fillers:
+                f.close()
+            stuck.close()
+    return out
 
 
 if __name__ == "__main__":
