@@ -174,9 +174,21 @@ class Provider:
             raise TokenInvalid("logout token is too old")
         return claims
 
+    def validate_refreshed_id_token(self, id_token: str, *, sub: str,
+                                    now: float | None = None) -> dict[str, Any]:
+        """An ID token from a refresh grant (OIDC Core 12.2): same checks, but no
+        nonce of its own; it must be about the same subject."""
+        claims = self._validated(id_token, now, nonce=None)
+        if claims.get("sub") != sub:
+            raise TokenInvalid("refreshed ID token is about another subject")
+        return claims
+
     def validate_id_token(self, id_token: str, *, nonce: str,
                           now: float | None = None) -> dict[str, Any]:
         """Verify signature, iss, aud (and azp), exp, iat and nonce; return the claims."""
+        return self._validated(id_token, now, nonce=nonce)
+
+    def _validated(self, id_token: str, now: float | None, nonce: str | None) -> dict[str, Any]:
         try:
             try:
                 token = jwt.decode(id_token, self.keys(), algorithms=list(ALLOWED_ALGS))
@@ -188,15 +200,14 @@ class Provider:
                                    algorithms=list(ALLOWED_ALGS))
         except (JoseError, ValueError) as err:
             raise TokenInvalid(f"ID token signature or format invalid: {err}") from err
+        expected: dict[str, Any] = {
+            "iss": {"essential": True, "value": self.issuer},
+            "aud": {"essential": True, "value": self.client_id},
+            "sub": {"essential": True}, "exp": {"essential": True}, "iat": {"essential": True}}
+        if nonce is not None:
+            expected["nonce"] = {"essential": True, "value": nonce}
         registry = jwt.JWTClaimsRegistry(
-            now=int(now if now is not None else time.time()), leeway=self.leeway,
-            iss={"essential": True, "value": self.issuer},
-            aud={"essential": True, "value": self.client_id},
-            sub={"essential": True},
-            exp={"essential": True},
-            iat={"essential": True},
-            nonce={"essential": True, "value": nonce},
-        )
+            now=int(now if now is not None else time.time()), leeway=self.leeway, **expected)
         try:
             registry.validate(token.claims)
         except JoseError as err:

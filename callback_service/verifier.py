@@ -5,6 +5,8 @@ redeems each session's sealed refresh token. If the IdP refuses (user disabled o
 deleted, session revoked), the session is ended with a reason. If the IdP cannot
 be reached, ``sessions.on_idp_error`` decides: keep (default, logged) or disconnect.
 Sessions whose client OpenVPN no longer lists are forgotten; live ones are renewed.
+The refreshed ID token's claims go through the server's policy again, so a user
+removed from the allowed groups is disconnected as well.
 """
 
 from __future__ import annotations
@@ -15,18 +17,43 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from callback_service.oidc import IdPError, Provider
+from callback_service import policy
+from callback_service.oidc import IdPError, Provider, TokenInvalid
 from callback_service.sessionctl import address_of, listed_clients, terminate
 from callback_service.tokens import SealError, load_key, seal, unseal
 from shared.config import Config
 from shared.escape import log_text
 from shared.redis_store import SessionStore
+from shared.sessions import Session
 from shared.store import StoreUnavailable
 
 log = logging.getLogger("openvpn_sso.verifier")
 
 REASON_REFUSED = "Your account is no longer allowed at the identity provider"
 REASON_IDP_DOWN = "The identity provider could not confirm your account: reconnect to log in"
+
+
+def policy_refusal(config: Config, session: Session, provider: Provider,
+                   id_token: object) -> str | None:
+    """Re-apply the server's policy to the claims of a refreshed ID token, so a user
+    removed from the allowed groups loses the VPN too. None: still allowed (or the
+    IdP sent no ID token to judge by)."""
+    server = config.servers.get(session.get("server"))
+    if server is None or not isinstance(id_token, str):
+        return None
+    try:
+        claims = provider.validate_refreshed_id_token(id_token, sub=session.get("sub"))
+    except TokenInvalid as err:
+        log.warning("verifier: refreshed ID token of %s rejected: %s", session.id[:8],
+                    log_text(str(err)))
+        return "Your login could not be confirmed by the identity provider: reconnect"
+    allow, deny = config.rules_for(server.id)
+    decision = policy.decide(
+        policy.Subject.from_claims(claims, groups_claim=config.oidc.groups_claim,
+                                   client_id=config.oidc.client_id),
+        username_claim=config.oidc.username_claim, allow=allow, deny=deny,
+        server_label=server.display_name or server.id)
+    return None if decision.allowed else decision.reason
 
 
 def run_once(config: Config, store: SessionStore, provider: Provider) -> Counter[str]:
@@ -69,6 +96,11 @@ def run_once(config: Config, store: SessionStore, provider: Provider) -> Counter
                             log_text(str(err)))
                 store.touch(session, config.sessions.ttl)
                 counts["idp_down_kept"] += 1
+            continue
+        refusal = policy_refusal(config, session, provider, tokens.get("id_token"))
+        if refusal:
+            terminate(config, store, session, refusal)
+            counts["policy"] += 1
             continue
         new = tokens.get("refresh_token")
         store.touch(session, config.sessions.ttl,

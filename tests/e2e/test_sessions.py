@@ -87,3 +87,28 @@ def test_verifier_disconnects_a_user_disabled_at_the_idp(stack: Stack, chromium:
             assert not alice.exited()  # still allowed, still connected
         finally:
             stack.idp.admin("POST", "/__admin/users/carol/enable")
+
+
+def test_verifier_disconnects_a_user_removed_from_the_allowed_groups(stack: Stack,
+                                                                     chromium: Any) -> None:
+    """Group membership is managed at the IdP: after carol leaves vpn-users, the next
+    verification ends her session with the policy's reason."""
+    assert stack.idp is not None
+    carol = next(u for u in stack.users if u.username == "carol")
+    with stack.client("carol") as client:
+        connect_as(stack, chromium, client, "carol")
+        stack.idp.admin("POST", "/__admin/users", carol.as_json() | {"groups": ["/ops"]})
+        try:
+            proc = cli(stack, "sessions", "verify")
+            assert "policy: 1" in proc.stdout, proc.stdout + proc.stderr
+            assert client.wait_auth_failed(15) == (
+                "Access denied: carol is not in any of the groups allowed on VPN server vpn1 "
+                "(vpn-users)")
+        finally:
+            stack.idp.admin("POST", "/__admin/users", carol.as_json())
+
+
+def connect_as(stack: Stack, chromium: Any, client: Any, user: str) -> None:
+    page = login_in_browser(chromium, client.wait_web_auth_url(), user, f"{user}-password")
+    assert page.title == "You are connected"
+    client.wait_state("CONNECTED", CONNECT_TIMEOUT)

@@ -123,3 +123,14 @@ def test_logout_token_checks(changes: dict[str, Any], why: str) -> None:
 def test_logout_token_from_another_key_is_rejected() -> None:
     with pytest.raises(TokenInvalid):
         provider().validate_logout_token(sign(logout_claims(), OTHER_KEY))
+
+
+def test_refreshed_id_token_needs_no_nonce_but_the_same_subject() -> None:
+    token = sign(claims(nonce=None))
+    assert provider().validate_refreshed_id_token(token, sub="u1")["sub"] == "u1"
+    with pytest.raises(TokenInvalid, match="another subject"):
+        provider().validate_refreshed_id_token(token, sub="u2")
+    with pytest.raises(TokenInvalid):
+        provider().validate_refreshed_id_token(sign(claims(nonce=None), OTHER_KEY), sub="u1")
+    with pytest.raises(TokenInvalid):  # the original login still needs its nonce
+        provider().validate_id_token(token, nonce="n-1")
