@@ -241,21 +241,21 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
     def backchannel_logout() -> tuple[Response, int]:
         """OIDC Back-Channel Logout: the IdP ends a user's session; their VPN
         sessions end with it (matched by the IdP session id, else the subject)."""
-        headers = {"Cache-Control": "no-store"}
+        # (no-store, like every answer: see headers() below)
+        def invalid() -> tuple[Response, int]:
+            return Response('{"error": "invalid_request"}', mimetype="application/json"), 400
+
         token = request.form.get("logout_token", "")
         if not token or len(token) > 8192 or session_store is None:
-            return Response('{"error": "invalid_request"}', mimetype="application/json",
-                            headers=headers), 400
+            return invalid()
         try:
             claims = provider.validate_logout_token(token, now=now())
         except (TokenInvalid, IdPError) as err:
             log.warning("logout token rejected: %s", log_text(str(err)))
-            return Response('{"error": "invalid_request"}', mimetype="application/json",
-                            headers=headers), 400
+            return invalid()
         if not session_store.remember_once(f"jti:{digest(str(claims['jti']))}", 3600):
             log.warning("logout token replayed (jti seen before)")
-            return Response('{"error": "invalid_request"}', mimetype="application/json",
-                            headers=headers), 400
+            return invalid()
         sid, sub = claims.get("sid"), claims.get("sub")
         ended = 0
         for session in session_store.all():
@@ -265,7 +265,7 @@ def create_app(config: Config, store: Store, provider: Provider, deliver: Delive
                 ended += 1
         log.info("back-channel logout for sid=%s sub=%s ended %d VPN session(s)",
                  log_text(str(sid or "")), log_text(str(sub or "")), ended)
-        return Response("", headers=headers), 200
+        return Response(""), 200
 
     @app.get("/healthz")
     def healthz() -> tuple[str, int]:

@@ -33,8 +33,7 @@ def listed_clients(config: Config) -> dict[str, dict[tuple[str, int], codec.Clie
 
 
 def address_of(session: Session) -> tuple[str, int] | None:
-    ip, port = session.get("ip"), session.get("port")
-    return codec.normalize_address(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+    return codec.address_key(session.get("ip"), session.get("port"))
 
 
 def terminate(config: Config, store: SessionStore, session: Session, reason: str) -> str:

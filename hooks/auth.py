@@ -26,7 +26,7 @@ import time
 
 from shared import config as configmod
 from shared import escape, records, sessions
-from shared.resp import open_master
+from shared.resp import RespConnection, open_master
 from shared.store import RespStore, StoreUnavailable
 
 TYPE_CHECKING = False
@@ -129,6 +129,16 @@ def management_client_auth_enabled(environ: Mapping[str, str]) -> bool:
     return False
 
 
+def _redis(cfg: configmod.Config) -> RespConnection:
+    """The Redis master (directly or through Sentinel) as the config says."""
+    rc = cfg.redis
+    return open_master(rc.url, timeout=float(rc.connect_timeout), username=rc.username,
+                       password=rc.password.reveal() if rc.password is not None else None,
+                       sentinels=rc.sentinels, master=rc.sentinel_master,
+                       sentinel_password=rc.sentinel_password.reveal()
+                       if rc.sentinel_password is not None else None)
+
+
 def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> str:
     """Store the pending record and return the pending-file text; or raise Refusal."""
     if "webauth" not in environ.get("IV_SSO", "").split(","):
@@ -153,12 +163,7 @@ def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> 
     state = records.new_state()
     rc = cfg.redis
     try:
-        password = rc.password.reveal() if rc.password is not None else None
-        with open_master(rc.url, timeout=float(rc.connect_timeout), username=rc.username,
-                         password=password, sentinels=rc.sentinels,
-                         master=rc.sentinel_master,
-                         sentinel_password=rc.sentinel_password.reveal()
-                         if rc.sentinel_password is not None else None) as conn:
+        with _redis(cfg) as conn:
             store = RespStore(conn, rc.wait_replicas, rc.wait_timeout_ms)
             over = store.limit_pending(
                 records.pending_set_keys(cfg.key_prefix, server_id, fields["ip"]), state, now,
@@ -190,12 +195,7 @@ def end_session(environ: Mapping[str, str], argv: Sequence[str]) -> int:
         cfg = configmod.load(config_path, environ)
         ip = environ.get("trusted_ip") or environ.get("trusted_ip6", "")
         port = environ.get("trusted_port", "")
-        rc = cfg.redis
-        with open_master(rc.url, timeout=float(rc.connect_timeout), username=rc.username,
-                         password=rc.password.reveal() if rc.password is not None else None,
-                         sentinels=rc.sentinels, master=rc.sentinel_master,
-                         sentinel_password=rc.sentinel_password.reveal()
-                         if rc.sentinel_password is not None else None) as conn:
+        with _redis(cfg) as conn:
             conn.call("EVAL", sessions.DROP_BY_CONNECTION, 1,
                       sessions.connection_key(cfg.key_prefix, server_id or "", ip, port),
                       sessions.session_key(cfg.key_prefix, ""), sessions.index_key(cfg.key_prefix))

@@ -92,12 +92,17 @@ def normalize_address(address: str) -> tuple[str, int] | None:
     return str(ip), int(port)
 
 
+def address_key(ip: str, port: str) -> tuple[str, int] | None:
+    """A recorded ``ip`` (v4 or v6) and ``port`` in the form normalize_address gives."""
+    return normalize_address(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+
+
 def find_client(rows: list[ClientRow], ip: str, port: str) -> ClientRow | None:
     """The one row whose Real Address is ``ip:port``; None if absent.
 
     Raises ProtocolError if several match: then nothing can be sent safely.
     """
-    wanted = normalize_address(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+    wanted = address_key(ip, port)
     if wanted is None:
         return None
     matches = [r for r in rows if normalize_address(r.real_address) == wanted]
