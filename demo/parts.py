@@ -190,6 +190,97 @@ class SentinelSet:
             stop_process(proc)
 
 
+class RedisClusterSet:
+    """A Redis Cluster on loopback: three masters, each with one replica, and fast
+    failure detection for tests."""
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.workdir = workdir
+        self.ports = [free_tcp_port() for _ in range(masters * 2)]
+        self.bus_ports = [free_tcp_port() for _ in self.ports]  # not port+10000: may be > 65535
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._masters = masters
+
+    @property
+    def nodes(self) -> list[str]:
+        return [f"127.0.0.1:{p}" for p in self.ports]
+
+    def __enter__(self) -> RedisClusterSet:
+        try:
+            for port, bus in zip(self.ports, self.bus_ports, strict=True):
+                d = self.workdir / str(port)
+                d.mkdir(parents=True, exist_ok=True)
+                self.procs[port] = subprocess.Popen(
+                    [need("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
+                     "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
+                     "--cluster-port", str(bus), "--cluster-config-file", str(d / "nodes.conf"),
+                     "--cluster-node-timeout", "1000", "--repl-diskless-sync", "yes",
+                     "--repl-diskless-sync-delay", "0", "--dir", str(d),
+                     "--logfile", str(d / "redis.log")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+            for port in self.ports:
+                wait_for(lambda port=port: "PONG" in self.call(port, "PING"), 10,
+                         "redis-server (cluster node)", self.workdir / str(port) / "redis.log")
+            subprocess.run([need("redis-cli"), "--cluster", "create", *self.nodes,
+                            "--cluster-replicas", "1", "--cluster-yes"],
+                           check=True, capture_output=True, timeout=60)
+            wait_for(self.healthy, 30, "Redis Cluster state ok with all replicas in sync")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def call(self, port: int, *args: str) -> str:
+        """One command through redis-cli (raw reply text; "" if the node is down)."""
+        try:
+            out = subprocess.run([need("redis-cli"), "-p", str(port), *args],
+                                 capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            return ""
+        return out.stdout if out.returncode == 0 else ""
+
+    def masters(self) -> dict[int, list[int]]:
+        """Live master port -> the hash slots it serves, as a live node says."""
+        for port in self.procs:
+            if self.procs[port].poll() is not None:
+                continue
+            out = self.call(port, "CLUSTER", "NODES")
+            if not out:
+                continue
+            found: dict[int, list[int]] = {}
+            for line in out.splitlines():
+                parts = line.split()
+                if len(parts) < 8 or "master" not in parts[2] or "fail" in parts[2]:
+                    continue
+                slots: list[int] = []
+                for r in parts[8:]:
+                    if r.startswith("["):
+                        continue
+                    lo, _, hi = r.partition("-")
+                    slots += range(int(lo), int(hi or lo) + 1)
+                found[int(parts[1].split("@")[0].rsplit(":", 1)[1])] = slots
+            return found
+        return {}
+
+    def healthy(self) -> bool:
+        live = [p for p in self.procs if self.procs[p].poll() is None]
+        return all("cluster_state:ok" in self.call(p, "CLUSTER", "INFO") for p in live) and \
+            all("master_link_status:up" in self.call(p, "INFO", "replication")
+                for p in live if "role:slave" in self.call(p, "INFO", "replication"))
+
+    def master_for(self, key: str) -> int:
+        slot = int(self.call(self.ports[0], "CLUSTER", "KEYSLOT", key).strip())
+        return next(port for port, slots in self.masters().items() if slot in slots)
+
+    def kill(self, port: int) -> None:
+        os.killpg(self.procs[port].pid, signal.SIGKILL)
+        self.procs[port].wait(10)
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs.values():
+            stop_process(proc)
+
+
 # ---------------------------------------------------------------- the IdP
 
 @dataclass
@@ -303,7 +394,8 @@ def write_config(path: Path, *, base_url: str, redis_url: str, issuer: str, clie
 
 def hook_setup(workdir: Path, redis_url: str, *, base_url: str = "https://vpn-login.example.com",
                sections: dict[str, dict[str, Any]] | None = None,
-               pending_timeout: int = 300) -> tuple[list[str], dict[str, str]]:
+               pending_timeout: int = 300,
+               redis_settings: dict[str, Any] | None = None) -> tuple[list[str], dict[str, str]]:
     """A config and an environment like OpenVPN's for running the hook by hand
     (tests and benchmarks): returns the hook's argv and environment."""
     ovpn_conf = workdir / "server.conf"
@@ -313,7 +405,8 @@ def hook_setup(workdir: Path, redis_url: str, *, base_url: str = "https://vpn-lo
                        client_secret_file=secret_file(workdir / "cs"),
                        cookie_secret_file=secret_file(workdir / "ck"),
                        servers={"vpn1": {"management": f"unix:{workdir}/m.sock"}},
-                       pending_timeout=pending_timeout, sections=sections)
+                       pending_timeout=pending_timeout, sections=sections,
+                       redis_settings=redis_settings)
     for name in ("pending", "control", "reason"):
         (workdir / name).write_text("")
     via = workdir / "via"

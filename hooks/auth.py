@@ -26,7 +26,7 @@ import time
 
 from shared import config as configmod
 from shared import escape, records, sessions
-from shared.resp import RespConnection, open_master
+from shared.resp import ClusterConnection, RespConnection, open_master
 from shared.store import RespStore, StoreUnavailable
 
 TYPE_CHECKING = False
@@ -129,14 +129,15 @@ def management_client_auth_enabled(environ: Mapping[str, str]) -> bool:
     return False
 
 
-def _redis(cfg: configmod.Config) -> RespConnection:
-    """The Redis master (directly or through Sentinel) as the config says."""
+def _redis(cfg: configmod.Config) -> RespConnection | ClusterConnection:
+    """The Redis master (directly, through Sentinel or a Cluster) as the config says."""
     rc = cfg.redis
     return open_master(rc.url, timeout=float(rc.connect_timeout), username=rc.username,
                        password=rc.password.reveal() if rc.password is not None else None,
                        sentinels=rc.sentinels, master=rc.sentinel_master,
                        sentinel_password=rc.sentinel_password.reveal()
-                       if rc.sentinel_password is not None else None)
+                       if rc.sentinel_password is not None else None,
+                       cluster_nodes=rc.cluster_nodes)
 
 
 def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> str:

@@ -92,6 +92,9 @@ _SCHEMA: dict[str, dict[str, tuple[str, object]]] = {
         "sentinels": ("list", []),
         "sentinel_master": ("str", "mymaster"),
         "sentinel_password": ("secret", None),
+        # Redis Cluster: seed nodes (host:port); the URL still gives TLS and the
+        # credentials (the database must be 0, the only one a cluster has).
+        "cluster_nodes": ("list", []),
         # After each write, wait until this many replicas have it (Redis WAIT), so
         # a failover right after it loses no login. 0: do not wait.
         "wait_replicas": ("int", 0),
@@ -398,10 +401,19 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
     for proxy in cfg["service"].get("trusted_proxies") or []:
         if not proxy or any(c not in "0123456789abcdefABCDEF.:/" for c in proxy):
             problems.append(f"service.trusted_proxies: {proxy!r} is not an address or network")
-    for hostport in cfg["redis"].get("sentinels") or []:
-        host, _, port = hostport.rpartition(":")
-        if not host or not port.isdigit():
-            problems.append(f"redis.sentinels: {hostport!r} is not host:port")
+    for name in ("sentinels", "cluster_nodes"):
+        for hostport in cfg["redis"].get(name) or []:
+            host, _, port = hostport.rpartition(":")
+            if not host or not port.isdigit():
+                problems.append(f"redis.{name}: {hostport!r} is not host:port")
+    if cfg["redis"].get("sentinels") and cfg["redis"].get("cluster_nodes"):
+        problems.append("redis: use sentinels or cluster_nodes, not both")
+    url = cfg["redis"].get("url")
+    if cfg["redis"].get("cluster_nodes") and isinstance(url, str) and url.startswith("unix:"):
+        problems.append("redis.cluster_nodes: needs a redis:// or rediss:// url")
+    elif cfg["redis"].get("cluster_nodes") and isinstance(url, str) and \
+            url.partition("://")[2].partition("/")[2].partition("?")[0] not in ("", "0"):
+        problems.append("redis.cluster_nodes: a Redis Cluster has only database 0")
     issuer = cfg["oidc"].get("issuer")
     if isinstance(issuer, str) and not issuer.startswith(("https://", "http://")):
         problems.append("oidc.issuer: must be an http(s) URL")

@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -27,12 +28,15 @@ from shared.store import (
     transition_args,
 )
 
+Client = redis.Redis | RedisCluster
 
-def connect(config: Config) -> redis.Redis:
+
+def connect(config: Config) -> Client:
     """A redis-py client from the configuration (no connection is made yet).
 
     With Sentinel, the client asks the sentinels for the master and asks again after
-    a connection error, so requests after a failover reach the new master."""
+    a connection error, so requests after a failover reach the new master. With a
+    Cluster, redis-py keeps the slot map and follows redirects and failovers."""
     rc = config.redis
     password = rc.password.reveal() if rc.password is not None else None
     timeout = float(rc.connect_timeout)
@@ -44,9 +48,14 @@ def connect(config: Config) -> redis.Redis:
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 8),
         "retry_on_error": [redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError],
     }
+    address = RedisAddress(rc.url)
+    if rc.cluster_nodes:
+        del options["retry_on_error"]  # the cluster client retries on its own errors
+        nodes = [ClusterNode(h.strip("[]"), int(p))  # type: ignore[no-untyped-call]
+                 for h, _, p in (n.rpartition(":") for n in rc.cluster_nodes)]
+        return RedisCluster(startup_nodes=nodes, ssl=address.tls, **options)
     if not rc.sentinels:
         return redis.Redis.from_url(rc.url, **options)
-    address = RedisAddress(rc.url)
     sentinel_password = rc.sentinel_password.reveal() if rc.sentinel_password else None
     sentinel = Sentinel([(h, int(p)) for h, _, p in (s.rpartition(":") for s in rc.sentinels)],
                         sentinel_kwargs={"password": sentinel_password,
@@ -60,7 +69,7 @@ def connect(config: Config) -> redis.Redis:
 class SessionStore:
     """Session records (shared/sessions.py) over redis-py."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: Client, prefix: str) -> None:
         self._r = client
         self._prefix = prefix
         self._drop = client.register_script(sessions.DROP)
@@ -137,7 +146,7 @@ class SessionStore:
 
 
 class RedisStore:
-    def __init__(self, client: redis.Redis, wait_replicas: int = 0,
+    def __init__(self, client: Client, wait_replicas: int = 0,
                  wait_timeout_ms: int = 100) -> None:
         self._r = client
         self._wait = (wait_replicas, wait_timeout_ms)
@@ -158,14 +167,19 @@ class RedisStore:
         except redis.RedisError as err:
             raise StoreUnavailable(str(err)) from err
         if created:
-            self._replicated()
+            self._replicated(key)
         return created
 
-    def _replicated(self) -> None:
-        """Wait (bounded) until replicas have the last write, if configured."""
+    def _replicated(self, key: str) -> None:
+        """Wait (bounded) until replicas have the last write to ``key``, if configured."""
         if self._wait[0]:
             try:
-                self._r.wait(*self._wait)
+                if isinstance(self._r, RedisCluster):  # ask the node that took the write
+                    node = self._r.get_node_from_key(key)  # type: ignore[no-untyped-call]
+                    self._r.execute_command(  # type: ignore[no-untyped-call]
+                        "WAIT", *self._wait, target_nodes=node)
+                else:
+                    self._r.wait(*self._wait)
             except redis.RedisError as err:
                 raise StoreUnavailable(str(err)) from err
 
@@ -184,7 +198,7 @@ class RedisStore:
             raise StoreUnavailable(str(err)) from err
         status, fields = decode_transition(reply)
         if status == "ok":
-            self._replicated()
+            self._replicated(key)
         return status, fields
 
     def limit_pending(self, keys: tuple[str, str], member: str, now: float, deadline: float,

@@ -25,6 +25,21 @@ class RedisError(StoreUnavailable):
     """Redis unreachable, timed out or answered with an error."""
 
 
+class Redirect(RedisError):
+    """A Redis Cluster node answered MOVED or ASK: the key's slot is elsewhere."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("Redis error: " + text)
+        kind, _, rest = text.partition(" ")
+        where = rest.partition(" ")[2]
+        host, _, port = where.rpartition(":")
+        if not port.isdigit():
+            raise RedisError(f"Redis error: malformed redirect {text[:80]!r}")
+        self.ask = kind == "ASK"
+        self.host = host  # "" means: the host we asked (cluster-preferred-endpoint unknown)
+        self.port = int(port)
+
+
 class RedisAddress:
     """Where Redis is: parsed from ``redis://host:port/db``, ``rediss://…`` or
     ``unix:///path?db=N`` (pure)."""
@@ -177,7 +192,10 @@ class RespConnection:
             return rest.decode()
         if kind == b"-":
             # Redis error text never holds our arguments, so it is safe to show.
-            raise RedisError("Redis error: " + rest.decode("utf-8", "replace"))
+            text = rest.decode("utf-8", "replace")
+            if text.startswith(("MOVED ", "ASK ")):
+                raise Redirect(text)
+            raise RedisError("Redis error: " + text)
         if kind == b":":
             return int(rest)
         if kind == b"$":
@@ -189,12 +207,82 @@ class RespConnection:
         raise RedisError(f"unexpected reply from Redis: {line[:40]!r}")
 
 
+class ClusterConnection:
+    """Redis Cluster for the hook: the same ``call`` as a RespConnection, sent to
+    one node and following MOVED/ASK redirects (opening a connection per node it is
+    sent to). No slot map: a hook run sends two or three commands, so learning the
+    map would cost more than the odd redirect it saves."""
+
+    MAX_REDIRECTS = 5
+
+    def __init__(self, template: RedisAddress, seeds: list[str] | tuple[str, ...], *,
+                 timeout: float, username: str = "", password: str | None = None) -> None:
+        self._template = template
+        self._options: dict[str, Any] = {"timeout": timeout, "username": username,
+                                         "password": password}
+        self._conns: dict[tuple[str, int], RespConnection] = {}
+        errors = []
+        for hostport in seeds:  # the first seed that answers; others may be down
+            host, _, port = hostport.rpartition(":")
+            try:
+                self._current = self._node(host.strip("[]"), int(port))
+                break
+            except RedisError as err:
+                errors.append(f"{hostport}: {err}")
+        else:
+            raise RedisError("no Redis Cluster node answered: " + "; ".join(errors))
+        self._last = self._current
+
+    def _node(self, host: str, port: int) -> RespConnection:
+        conn = self._conns.get((host, port))
+        if conn is None:
+            address = RedisAddress("rediss://x" if self._template.tls else "redis://x")
+            address.host, address.port = host, port
+            conn = self._conns[host, port] = RespConnection(address, **self._options)
+        return conn
+
+    def call(self, *args: str | bytes | int) -> Any:
+        if args[0] == "WAIT":  # counts the replicas that have *this connection's* writes
+            return self._last.call(*args)
+        conn, asking = self._current, False
+        for _ in range(self.MAX_REDIRECTS):
+            try:
+                if asking:
+                    conn.call("ASKING")
+                reply = conn.call(*args)
+            except Redirect as redirect:
+                host = redirect.host or next(h for (h, p), c in self._conns.items() if c is conn)
+                conn, asking = self._node(host, redirect.port), redirect.ask
+                if not redirect.ask:  # MOVED: the slot lives there now
+                    self._current = conn
+                continue
+            self._last = conn
+            return reply
+        raise RedisError(f"Redis Cluster: more than {self.MAX_REDIRECTS} redirects")
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+
+    def __enter__(self) -> ClusterConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def open_master(url: str, *, timeout: float, username: str = "", password: str | None = None,
                 sentinels: list[str] | tuple[str, ...] = (), master: str = "",
-                sentinel_password: str | None = None) -> RespConnection:
-    """A connection to the Redis master: the URL's server, or the one the first
-    answering Sentinel names (then checked with ROLE, as Sentinel clients must)."""
+                sentinel_password: str | None = None,
+                cluster_nodes: list[str] | tuple[str, ...] = (),
+                ) -> RespConnection | ClusterConnection:
+    """A connection to the Redis master: the URL's server, the one the first
+    answering Sentinel names (then checked with ROLE, as Sentinel clients must), or
+    a Redis Cluster reached through its seed nodes."""
     address = RedisAddress(url)
+    if cluster_nodes:
+        return ClusterConnection(address, cluster_nodes, timeout=timeout, username=username,
+                                 password=password)
     if not sentinels:
         return RespConnection(address, timeout=timeout, username=username, password=password)
     errors = []

@@ -6,9 +6,13 @@ the verifier. Records also expire on their own (``sessions.ttl``) and the verifi
 refreshes the ones whose client OpenVPN still lists, so a dead server's sessions
 disappear without anyone cleaning up.
 
-Keys: ``<prefix>:session:<id>`` (hash), ``<prefix>:conn:<server>:<ip>:<port>`` (the
-client's real address -> id, for the disconnect hook) and ``<prefix>:sessions``
-(sorted set of ids by start time, for listing). Import-light: the hook uses it.
+Keys: ``{<prefix>:sessions}:session:<id>`` (hash),
+``{<prefix>:sessions}:conn:<server>:<ip>:<port>`` (the client's real address -> id,
+for the disconnect hook) and ``{<prefix>:sessions}:index`` (sorted set of ids by
+start time, for listing). The shared hash tag puts them in one Redis Cluster slot,
+so each change is one atomic script or transaction there too; sessions are few
+and small next to the login traffic, which spreads over the cluster.
+Import-light: the hook uses it.
 """
 
 from __future__ import annotations
@@ -36,15 +40,15 @@ return 1
 
 
 def session_key(prefix: str, session_id: str) -> str:
-    return f"{prefix}:session:{session_id}"
+    return f"{{{prefix}:sessions}}:session:{session_id}"
 
 
 def connection_key(prefix: str, server: str, ip: str, port: str) -> str:
-    return f"{prefix}:conn:{server}:{ip}:{port}"
+    return f"{{{prefix}:sessions}}:conn:{server}:{ip}:{port}"
 
 
 def index_key(prefix: str) -> str:
-    return f"{prefix}:sessions"
+    return f"{{{prefix}:sessions}}:index"
 
 
 class Session:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Protocol
 
-    from shared.resp import RespConnection
+    from shared.resp import ClusterConnection, RespConnection
 
     class Store(Protocol):
         def create(self, key: str, fields: Mapping[str, str], ttl: int) -> bool: ...
@@ -109,7 +109,7 @@ def decode_transition(reply: list[object]) -> tuple[str, dict[str, str] | None]:
 class RespStore:
     """The store over the hook's minimal RESP connection."""
 
-    def __init__(self, conn: RespConnection, wait_replicas: int = 0,
+    def __init__(self, conn: RespConnection | ClusterConnection, wait_replicas: int = 0,
                  wait_timeout_ms: int = 100) -> None:
         self._conn = conn
         self._wait = (wait_replicas, wait_timeout_ms)

@@ -1,6 +1,6 @@
-"""Redis high availability: the master dies in the middle of a login; Sentinel
-promotes the replica; the login completes and new logins work. While no master
-is reachable, the hook refuses at once with a reason."""
+"""Redis high availability: the master dies in the middle of a login; Sentinel (or
+Redis Cluster) promotes its replica; the login completes and new logins work.
+While no master is reachable, the hook refuses at once with a reason."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from demo.parts import SentinelSet, hook_setup, sign_in
+from demo.parts import RedisClusterSet, SentinelSet, hook_setup, sign_in
 from demo.stack import VPN1_SETTINGS, ServerSpec, Stack
+from shared.records import login_key
 
 CONNECT_TIMEOUT = 30
 
@@ -55,6 +56,52 @@ def test_master_dies_mid_login_and_logins_go_on(ha: tuple[Stack, SentinelSet],
     # a new connection after the failover: the hook finds the new master itself
     with stack.client("alice") as again:
         assert again.wait_web_auth_url().startswith(stack.service.base_url)  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def cluster_ha(tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[Stack, RedisClusterSet]]:
+    work = tmp_path_factory.mktemp("cluster-ha")
+    with RedisClusterSet(work / "redis") as cluster:
+        settings = {"cluster_nodes": cluster.nodes, "wait_replicas": 1,
+                    "wait_timeout_ms": 200, "connect_timeout": 1}
+        with Stack(work / "stack", redis_url="redis://127.0.0.1:1/0", redis_settings=settings,
+                   servers=[ServerSpec("vpn1", "10.81.0.0 255.255.255.0",
+                                       settings=VPN1_SETTINGS | {
+                                           "tunnel_network": "10.81.0.0/24",
+                                           "static_addresses": {}})],
+                   sections={"limits": {"requests_per_minute": 10000}}) as stack:
+            yield stack, cluster
+
+
+def test_cluster_master_of_the_login_dies_mid_login(cluster_ha: tuple[Stack, RedisClusterSet],
+                                                    chromium: Any) -> None:
+    """The login's record lives on one master of a Redis Cluster; that master is
+    killed between /login and /callback; its replica takes over the slot and the
+    login completes. Later logins work with a node of the seed list dead."""
+    stack, cluster = cluster_ha
+    with stack.client("alice") as client:
+        url = client.wait_web_auth_url()
+        master = cluster.master_for(login_key("ovpnsso", url.rsplit("=", 1)[1]))
+        context = chromium.new_context()
+        try:
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_selector("input[name=username]")
+            cluster.kill(master)
+            deadline = time.monotonic() + 30
+            while master in cluster.masters() or not cluster.healthy():
+                assert time.monotonic() < deadline, "no cluster failover"
+                time.sleep(0.2)
+            sign_in(page, "alice", "alice-password")
+            page.click("#approve")
+            page.wait_for_selector("text=You are connected")
+        finally:
+            context.close()
+        client.wait_state("CONNECTED", CONNECT_TIMEOUT)
+    for _ in range(3):  # logins land on every master's slots; the dead seed is skipped
+        with stack.client("alice") as again:
+            assert again.wait_web_auth_url().startswith(stack.service.base_url)  # type: ignore[union-attr]
 
 
 def test_hook_refuses_when_redis_never_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]

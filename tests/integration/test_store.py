@@ -1,4 +1,5 @@
-"""One behaviour suite for both store implementations, against a real Redis."""
+"""One behaviour suite for both store implementations, against a real Redis and a
+real Redis Cluster."""
 
 from __future__ import annotations
 
@@ -8,32 +9,50 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from demo.parts import RedisServer
+from demo.parts import RedisClusterSet, RedisServer
 from shared.records import new_state
 from shared.redis_store import RedisStore
-from shared.resp import RedisAddress, RedisError, RespConnection
+from shared.resp import ClusterConnection, RedisAddress, RedisError, RespConnection
 from shared.store import RespStore, StoreUnavailable
 
 
-@pytest.fixture(params=["resp", "redis-py"])
-def store(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[object]:
+@pytest.fixture(params=["resp", "redis-py", "resp-cluster", "redis-py-cluster"])
+def backend(request: pytest.FixtureRequest) -> Iterator[tuple[object, object]]:
+    """(store, a plain redis-py client of the same Redis for checks)."""
+    if request.param.endswith("cluster"):
+        cluster: RedisClusterSet = request.getfixturevalue("redis_cluster")
+        raw: object = redis.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+        if request.param == "resp-cluster":
+            with ClusterConnection(RedisAddress("redis://x"), cluster.nodes, timeout=2) as conn:
+                yield RespStore(conn), raw
+        else:
+            yield RedisStore(raw), raw  # type: ignore[arg-type]
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    raw = redis.Redis.from_url(server.url)
     if request.param == "resp":
-        with RespConnection(RedisAddress(redis_server.url), timeout=2) as conn:
-            yield RespStore(conn)
+        with RespConnection(RedisAddress(server.url), timeout=2) as conn:
+            yield RespStore(conn), raw
     else:
-        yield RedisStore(redis.Redis.from_url(redis_server.url))
+        yield RedisStore(raw), raw  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(backend: tuple[object, object]) -> object:
+    return backend[0]
 
 
 def key() -> str:
     return f"test:login:{new_state()}"
 
 
-def test_create_is_create_if_absent_with_ttl(store, redis_server: RedisServer) -> None:  # type: ignore[no-untyped-def]
+def test_create_is_create_if_absent_with_ttl(backend) -> None:  # type: ignore[no-untyped-def]
+    store, raw = backend
     k = key()
     assert store.create(k, {"phase": "pending", "cn": "älice \"x\"\n"}, 30) is True
     assert store.create(k, {"phase": "other"}, 30) is False
     assert store.get(k) == {"phase": "pending", "cn": "älice \"x\"\n"}
-    ttl = redis.Redis.from_url(redis_server.url).ttl(k)
+    ttl = raw.ttl(k)
     assert 0 < ttl <= 30
 
 

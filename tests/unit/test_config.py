@@ -105,3 +105,16 @@ def test_bad_rules_and_entries_are_reported() -> None:
                      "client_config[1].extra: unknown setting",
                      "client_config[1].servers: unknown server id 'nope'"):
         assert expected in text, expected
+
+
+def test_redis_cluster_settings_are_checked() -> None:
+    ok = config.parse({**BASE, "redis": {"cluster_nodes": ["10.0.0.1:6379", "[fd00::1]:6379"]}})
+    assert ok.redis.cluster_nodes == ["10.0.0.1:6379", "[fd00::1]:6379"]
+    for redis, problem in [
+        ({"cluster_nodes": ["10.0.0.1"]}, r"redis\.cluster_nodes: '10\.0\.0\.1' is not host:port"),
+        ({"cluster_nodes": ["a:1"], "sentinels": ["b:2"]}, "sentinels or cluster_nodes, not both"),
+        ({"cluster_nodes": ["a:1"], "url": "redis://a:1/2"}, "only database 0"),
+        ({"cluster_nodes": ["a:1"], "url": "unix:///run/redis.sock"}, "needs a redis://"),
+    ]:
+        with pytest.raises(config.ConfigError, match=problem):
+            config.parse({**BASE, "redis": redis})

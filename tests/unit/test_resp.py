@@ -1,6 +1,6 @@
 import pytest
 
-from shared.resp import RedisAddress, RedisError, encode_command
+from shared.resp import Redirect, RedisAddress, RedisError, encode_command
 
 
 def test_encode_command() -> None:
@@ -23,3 +23,20 @@ def test_bad_address() -> None:
     for url in ("http://x", "redis://h:port", "redis://h/db"):
         with pytest.raises(RedisError):
             RedisAddress(url)
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    ("MOVED 3999 127.0.0.1:6381", (False, "127.0.0.1", 6381)),
+    ("ASK 3999 10.0.0.5:7000", (True, "10.0.0.5", 7000)),
+    ("MOVED 1 ::1:7000", (False, "::1", 7000)),
+    ("MOVED 3999 :6380", (False, "", 6380)),  # endpoint unknown: same host
+])
+def test_redirect_parsing(text: str, expect: tuple[bool, str, int]) -> None:
+    redirect = Redirect(text)
+    assert (redirect.ask, redirect.host, redirect.port) == expect
+    assert isinstance(redirect, RedisError)
+
+
+def test_malformed_redirect_is_an_error() -> None:
+    with pytest.raises(RedisError, match="malformed redirect"):
+        Redirect("MOVED 3999 nowhere")
