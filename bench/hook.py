@@ -6,7 +6,9 @@ Starts a real redis-server on loopback, then alternates runs of
 ``python -c pass`` (baseline) and the installed ``openvpn-sso-hook`` with an
 environment like OpenVPN's (the hook connects to Redis, writes the record and the
 pending/control files). Prints medians, the ratio (goal <= 1.6x) and peak RSS
-(goal <= 20 MB). Alternating keeps both exposed to the same machine noise.
+(goal <= 20 MB). Alternating keeps both exposed to the same machine noise. Then
+the same against a real Redis Cluster (three masters with a replica each, the
+hook following MOVED redirects) and with Redis down.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from demo.parts import RedisServer, hook_setup  # noqa: E402
+from demo.parts import RedisClusterSet, RedisServer, hook_setup  # noqa: E402
+
+NO_CAPS = {"limits": {"pending_per_ip": 10**6, "pending_per_server": 10**6}}
+BASE = [sys.executable, "-c", "pass"]
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
@@ -49,19 +54,9 @@ def main() -> None:
         tmp = Path(tmp_name)
         with RedisServer(tmp / "redis") as redis_server:
             # every run comes from one address: lift the pending caps
-            hook, env = hook_setup(tmp, redis_server.url, sections={
-                "limits": {"pending_per_ip": 10**6, "pending_per_server": 10**6}})
-            base = [sys.executable, "-c", "pass"]
-            base_t, hook_t = [], []
-            for i in range(args.runs + 3):
-                bt, _ = timed(base, {})
-                ht, hrc = timed(hook, env)
-                if hrc != 2:
-                    sys.exit(f"hook exited {hrc}: {(tmp / 'reason').read_text()}")
-                if i >= 3:  # warm-up runs fill the page cache
-                    base_t.append(bt)
-                    hook_t.append(ht)
-            base_rss = [peak_rss_mb(base, {}, tmp / "rss") for _ in range(5)]
+            hook, env = hook_setup(tmp, redis_server.url, sections=NO_CAPS)
+            base_t, hook_t = alternate(hook, env, args.runs, tmp)
+            base_rss = [peak_rss_mb(BASE, {}, tmp / "rss") for _ in range(5)]
             hook_rss = [peak_rss_mb(hook, env, tmp / "rss") for _ in range(5)]
     b, h = statistics.median(base_t), statistics.median(hook_t)
     print(f"runs: {args.runs} each, alternating, after 3 warm-up runs")
@@ -72,10 +67,34 @@ def main() -> None:
           f"p90 {statistics.quantiles(hook_t, n=10)[-1] * 1000:.1f} ms, "
           f"peak RSS {max(hook_rss):.1f} MB  (goal <= 20 MB)")
     print(f"ratio hook/baseline (median): {h / b:.2f}x  (goal <= 1.6x)")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with RedisClusterSet(tmp / "cluster") as cluster:
+            hook, env = hook_setup(tmp, "redis://127.0.0.1:6379/0", sections=NO_CAPS,
+                                   redis_settings={"cluster_nodes": cluster.nodes})
+            base_t, hook_t = alternate(hook, env, args.runs, tmp)
+    b, h = statistics.median(base_t), statistics.median(hook_t)
+    print(f"Redis Cluster (3 masters): baseline median {b * 1000:.1f} ms, hook median "
+          f"{h * 1000:.1f} ms, ratio {h / b:.2f}x")
     down = redis_down_times(args.runs)
     for what, seconds in down.items():
         print(f"hook with Redis {what}: median {statistics.median(seconds) * 1000:.1f} ms "
               f"(refused with a reason, exit 1)")
+
+
+def alternate(hook: list[str], env: dict[str, str], runs: int,
+              tmp: Path) -> tuple[list[float], list[float]]:
+    """Baseline and hook times, alternating, after 3 warm-up runs."""
+    base_t, hook_t = [], []
+    for i in range(runs + 3):
+        bt, _ = timed(BASE, {})
+        ht, hrc = timed(hook, env)
+        if hrc != 2:
+            sys.exit(f"hook exited {hrc}: {(tmp / 'reason').read_text()}")
+        if i >= 3:  # warm-up runs fill the page cache
+            base_t.append(bt)
+            hook_t.append(ht)
+    return base_t, hook_t
 
 
 def redis_down_times(runs: int) -> dict[str, list[float]]:
