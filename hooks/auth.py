@@ -55,24 +55,27 @@ class Refusal(Exception):
         self.detail = detail
 
 
-def _parse_argv(argv: Sequence[str]) -> tuple[str | None, str | None, str | None]:
-    """--config PATH, --server ID, then the via-file path OpenVPN appends
-    (--disconnect is handled by main)."""
-    config_path = server_id = via_file = None
-    args = [a for a in argv[1:] if a != "--disconnect"]
-    while args:
-        arg = args.pop(0)
-        if arg in ("--config", "--server") and args:
-            value = args.pop(0)
-            if arg == "--config":
-                config_path = value
+class Args:
+    """--config PATH, --server ID, --cache-dir DIR (where the parsed config is
+    cached; by default OpenVPN's tmp-dir, which only the connect hook is told),
+    then the via-file path OpenVPN appends (--disconnect is handled by main)."""
+
+    __slots__ = ("cache_dir", "config", "server", "via_file")
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.config: str | None = None
+        self.server: str | None = None
+        self.cache_dir: str | None = None
+        self.via_file: str | None = None
+        args = [a for a in argv[1:] if a != "--disconnect"]
+        while args:
+            arg = args.pop(0)
+            if arg in ("--config", "--server", "--cache-dir") and args:
+                setattr(self, arg[2:].replace("-", "_"), args.pop(0))
+            elif not arg.startswith("--"):
+                self.via_file = arg
             else:
-                server_id = value
-        elif not arg.startswith("--"):
-            via_file = arg
-        else:
-            raise Refusal(MSG_CONFIG, f"unknown hook argument {arg!r}")
-    return config_path, server_id, via_file
+                raise Refusal(MSG_CONFIG, f"unknown hook argument {arg!r}")
 
 
 def _write(path: str, text: str) -> None:
@@ -144,20 +147,21 @@ def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> 
     """Store the pending record and return the pending-file text; or raise Refusal."""
     if "webauth" not in environ.get("IV_SSO", "").split(","):
         raise Refusal(MSG_NO_WEBAUTH, "client without IV_SSO webauth")
-    config_path, server_id, via_file = _parse_argv(argv)
+    args = Args(argv)
     if not management_client_auth_enabled(environ):
         raise Refusal(MSG_CONFIG, "OpenVPN runs without management-client-auth: refusing, "
                       "since clients would be admitted without a login")
     try:
         pending_file = environ.get("auth_pending_file", "")
-        cfg = configmod.load(config_path, environ,
-                             cache_dir=os.path.dirname(pending_file) or None)
-        server_id = server_id or ""
+        cfg = configmod.load(args.config, environ,
+                             cache_dir=args.cache_dir or os.path.dirname(pending_file) or None)
+        server_id = args.server or ""
         timeout = cfg.pending_timeout_for(server_id)
     except configmod.ConfigError as err:
         raise Refusal(MSG_CONFIG, str(err)) from err
     try:
-        fields = records.pending_fields(server=server_id, client=_client_fields(environ, via_file),
+        fields = records.pending_fields(server=server_id,
+                                        client=_client_fields(environ, args.via_file),
                                         now=now, timeout=timeout)
     except (records.RecordError, OSError) as err:
         raise Refusal(MSG_BAD_INPUT.format(escape.one_line(str(err), 80)), str(err)) from err
@@ -192,8 +196,11 @@ def end_session(environ: Mapping[str, str], argv: Sequence[str]) -> int:
     Looked up by the client's real address (unique on a server at any time);
     never fails the disconnect: errors are only logged."""
     try:
-        config_path, server_id, _ = _parse_argv(argv)
-        cfg = configmod.load(config_path, environ)
+        args = Args(argv)
+        server_id = args.server
+        # A disconnect freezes OpenVPN like a connect does (and delays any client
+        # that replaces this one), so it uses the same parsed-config cache.
+        cfg = configmod.load(args.config, environ, cache_dir=args.cache_dir)
         ip = environ.get("trusted_ip") or environ.get("trusted_ip6", "")
         port = environ.get("trusted_port", "")
         with _redis(cfg) as conn:

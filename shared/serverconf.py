@@ -17,7 +17,7 @@ def server_conf_lines(*, server_id: str, hook: str, config_path: str, management
                         (hook, "--config", config_path, "--server", server_id))
     disconnect_cmd = " ".join(shlex.quote(part) for part in
                               (hook, "--disconnect", "--config", config_path, "--server",
-                               server_id))
+                               server_id, "--cache-dir", tmp_dir))
     if management.startswith("unix:"):
         mgmt = f"management {management[5:]} unix"
     else:

@@ -141,6 +141,12 @@ def client_kill(cid: int, to_client: str) -> str:
 # without a known prefix (WEB_AUTH:, OPEN_URL:, CR_TEXT: and ACC: would act), and
 # a long timeout is clamped to the client's remaining window, so it never shortens
 # it (checked in the OpenVPN GUI, Tunnelblick, openvpn3 and ics-openvpn sources).
+# Limit: within about a second of the hook, the server may still hold our own
+# control file's "1" in its auth-status cache (ssl_verify.c, cache_intervals: it
+# is re-read only in a later wall-clock second), so an approval that early waits
+# for that re-read (up to ~1.3 s measured, bench/approval.py --wait 0.5). Nothing
+# on the management interface forces it; a second wake-up could reach a client
+# that has just connected, whose state would then flip back to AUTH_PENDING.
 WAKE_TEXT = "SSO_APPROVED"
 WAKE_TIMEOUT = 3600
 

@@ -125,3 +125,26 @@ def test_pending_logins_are_capped_per_client_address(setup, tmp_path: Path) -> 
     assert run_hook(setup, untrusted_ip="198.51.100.78").returncode == 2
     assert run_hook(setup, untrusted_ip="198.51.100.79").returncode == 1
     assert "on this server" in (tmp_path / "reason").read_text()
+
+
+def test_disconnect_forgets_the_session_and_uses_the_config_cache(setup, redis_server) -> None:  # type: ignore[no-untyped-def]
+    """client-disconnect freezes OpenVPN too: with --cache-dir (as server-conf
+    writes it) the second run reads the parsed config from the cache, not TOML."""
+    from shared.redis_store import SessionStore
+
+    store = SessionStore(redis.Redis.from_url(redis_server.url), "ovpnsso")
+    kept = store.create({"server": "vpn1", "ip": "192.0.2.7", "port": "1", "user": "a"}, 60)
+    gone = store.create({"server": "vpn1", "ip": "192.0.2.7", "port": "51234", "user": "a"}, 60)
+    cache_dir = setup["dir"] / "cache"
+    cache_dir.mkdir()
+    argv = [sys.executable, "-X", "importtime", setup["argv"][0], *setup["argv"][1:-1],
+            "--cache-dir", str(cache_dir), "--disconnect"]
+    env = setup["env"] | {"script_type": "client-disconnect", "trusted_ip": "192.0.2.7",
+                          "trusted_port": "51234"}
+    runs = [subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0]
+    assert list(cache_dir.iterdir()), "no config cache written"
+    assert "tomllib" in runs[0].stderr and "tomllib" not in runs[1].stderr
+    ids = {s.id for s in store.all()}
+    assert gone not in ids and kept in ids
