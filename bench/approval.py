@@ -7,7 +7,10 @@ Each round connects a real client (the real hook stores its pending login), wait
 ``--wait`` seconds as a user would (each delay of the list in turn), then approves
 it exactly as the service does (`shared.management.sender.deliver`); the clock runs
 from just before the approval to the client's own CONNECTED line (its management
-interface, read live).
+interface, read live). Each round is a new user (certificate CN); with
+``--reconnect`` it is the same user again, whose previous (killed) client OpenVPN
+still lists, so the approval also ends that stale session (OpenVPN runs the
+client-disconnect hook for it first).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=8, help="rounds per delay and mode")
     parser.add_argument("--wait", default="5", help="approval delays in seconds, e.g. 0.5,1,2,5")
+    parser.add_argument("--reconnect", action="store_true",
+                        help="the same user every round (replaces a stale session)")
     args = parser.parse_args()
     waits = [float(w) for w in args.wait.split(",")]
     results: dict[tuple[float, bool], list[float]] = {(w, m): [] for w in waits
@@ -51,15 +56,16 @@ def main() -> None:
         cfg = configmod.load(str(stack.config_path), {})
         server = cfg.server("vpn1")
         r = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
-        for wait, i in ((w, i) for w in waits for i in range(args.rounds * 2)):
+        for n, (wait, i) in enumerate((w, i) for w in waits for i in range(args.rounds * 2)):
             wake = i % 2 == 0
-            with stack.client("alice") as client:
+            name = "alice" if args.reconnect else f"user{n}"
+            with stack.client(name) as client:
                 url = client.wait_web_auth_url()
                 record = r.hgetall(login_key("ovpnsso", url.rsplit("=", 1)[1]))
                 time.sleep(wait)
                 seen = len(client.lines())
                 started = time.perf_counter()
-                delivery = sender.deliver(server, str(record["ip"]), str(record["port"]), "alice",
+                delivery = sender.deliver(server, str(record["ip"]), str(record["port"]), name,
                                           sender.Verdict(True), wake=wake)
                 client.wait_state("CONNECTED", 30, since=seen)
                 results[wait, wake].append(time.perf_counter() - started)

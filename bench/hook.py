@@ -58,6 +58,11 @@ def main() -> None:
             base_t, hook_t = alternate(hook, env, args.runs, tmp)
             base_rss = [peak_rss_mb(BASE, {}, tmp / "rss") for _ in range(5)]
             hook_rss = [peak_rss_mb(hook, env, tmp / "rss") for _ in range(5)]
+            # client-disconnect: the same script forgets the client's session
+            gone = [*hook[:-1], "--cache-dir", str(tmp), "--disconnect"]
+            gone_env = env | {"script_type": "client-disconnect", "trusted_ip": "192.0.2.7",
+                              "trusted_port": "51234"}
+            gone_base, gone_t = alternate(gone, gone_env, args.runs, tmp, expect=0)
     b, h = statistics.median(base_t), statistics.median(hook_t)
     print(f"runs: {args.runs} each, alternating, after 3 warm-up runs")
     print(f"baseline `python -c pass`: median {b * 1000:.1f} ms, "
@@ -67,6 +72,9 @@ def main() -> None:
           f"p90 {statistics.quantiles(hook_t, n=10)[-1] * 1000:.1f} ms, "
           f"peak RSS {max(hook_rss):.1f} MB  (goal <= 20 MB)")
     print(f"ratio hook/baseline (median): {h / b:.2f}x  (goal <= 1.6x)")
+    gb, gh = statistics.median(gone_base), statistics.median(gone_t)
+    print(f"client-disconnect hook (Redis script): baseline median {gb * 1000:.1f} ms, hook "
+          f"median {gh * 1000:.1f} ms, ratio {gh / gb:.2f}x")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with RedisClusterSet(tmp / "cluster") as cluster:
@@ -83,13 +91,13 @@ def main() -> None:
 
 
 def alternate(hook: list[str], env: dict[str, str], runs: int,
-              tmp: Path) -> tuple[list[float], list[float]]:
+              tmp: Path, expect: int = 2) -> tuple[list[float], list[float]]:
     """Baseline and hook times, alternating, after 3 warm-up runs."""
     base_t, hook_t = [], []
     for i in range(runs + 3):
         bt, _ = timed(BASE, {})
         ht, hrc = timed(hook, env)
-        if hrc != 2:
+        if hrc != expect:
             sys.exit(f"hook exited {hrc}: {(tmp / 'reason').read_text()}")
         if i >= 3:  # warm-up runs fill the page cache
             base_t.append(bt)
