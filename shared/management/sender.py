@@ -79,10 +79,25 @@ class ManagementConnection:
     def close(self) -> None:
         if self._sock is not None:
             try:
+                self._quit()
                 self._sock.close()
             finally:
                 self._sock = None
                 self._buf = b""
+
+    def _quit(self) -> None:
+        """End the session from OpenVPN's side (``quit``, then its EOF), so a
+        notification it emits just after our commands (>CLIENT:ESTABLISHED after
+        an approval) never meets a closed socket: OpenVPN logs that as "MANAGEMENT:
+        TCP send error: Broken pipe" at the default verbosity."""
+        assert self._sock is not None
+        try:
+            self._sock.settimeout(0.5)
+            self._sock.sendall(b"quit\n")
+            while self._sock.recv(65536):
+                pass
+        except OSError:
+            pass  # best effort: the commands' outcome is already known
 
     def _handshake(self) -> None:
         if self._password is not None:

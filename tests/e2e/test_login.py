@@ -38,6 +38,9 @@ def test_login_succeeds_and_client_connects(stack: Stack, chromium: Any,
         assert ",CONNECTED,SUCCESS,10.77.0." in state_line
         rec = record_of(stack, url)
         assert (rec["phase"], rec["outcome"]) == ("done", "approved")
+        # the sender ends its management session cleanly (quit, then OpenVPN's EOF):
+        # no "TCP send error: Broken pipe" for the >CLIENT:ESTABLISHED that follows
+        assert "MANAGEMENT: TCP send error" not in stack.openvpn["vpn1"].log_text()
 
         # the same login link cannot be used again, in any browser
         again = open_in_browser(chromium, url)

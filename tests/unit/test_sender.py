@@ -44,6 +44,7 @@ class FakeOpenVPN:
         self.auth_ok_kids = auth_ok_kids
         self.refuse_wake = False
         self.commands: list[str] = []
+        self.quits = 0  # sessions ended by the sender's `quit` (OpenVPN then closes)
         self.hold: threading.Event | None = None
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.bind(self.path)
@@ -77,6 +78,9 @@ class FakeOpenVPN:
         lines = iter(r.readline, "")
         for line in lines:
             line = line.rstrip("\n")
+            if line == "quit":
+                self.quits += 1
+                return
             self.commands.append(line)
             f.write(">CLIENT:CONNECT,9,1\r\n>CLIENT:ENV,password=secret\r\n>CLIENT:ENV,END\r\n")
             if line == "status 3":
@@ -133,6 +137,7 @@ def test_approves_pending_client_with_kid_1(fake) -> None:  # type: ignore[no-un
     assert (d.outcome, d.cid) == ("approved", 3)
     assert f.commands == ["status 3", "client-auth 3 1", "END",
                           "client-pending-auth 3 1 SSO_APPROVED 3600"]
+    assert f.quits == 1  # the session ends from OpenVPN's side, after every reply
 
 
 def test_a_refused_wake_up_does_not_undo_the_approval(fake) -> None:  # type: ignore[no-untyped-def]
