@@ -2,6 +2,7 @@
 to thousands of logins.
 
     .venv/bin/python bench/storm.py [--clients 200] [--logins 2000] [--threads 8]
+                                    [--redis-cluster]
 
 1. ``--clients`` real OpenVPN clients (own certificates, CN = their IdP user)
    connect to one real server at once; the hook runs for each.
@@ -14,6 +15,8 @@ to thousands of logins.
    marked done.
 Prints throughput, /callback (includes the IdP token call) and /confirm (no IdP:
 Redis + management interface) latency percentiles, and lost verdicts (goal 0).
+With ``--redis-cluster`` the shared state is a real Redis Cluster (three masters,
+a replica each) instead of one Redis.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -37,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from demo.openvpn_parts import OpenVPNClient  # noqa: E402
-from demo.parts import User, hook_setup  # noqa: E402
+from demo.parts import RedisClusterSet, User, hook_setup  # noqa: E402
 from demo.stack import ServerSpec, Stack  # noqa: E402
 
 FORM = re.compile(r'action="(/interaction/[^"]+/login)"')
@@ -88,12 +92,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--logins", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--redis-cluster", action="store_true")
     args = parser.parse_args()
     users = [User(f"user{i:04d}", f"user{i:04d}-password", ["vpn-users"])
              for i in range(args.clients)]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack_exit:
+        redis_options: dict[str, Any] = {}
+        if args.redis_cluster:
+            cluster = stack_exit.enter_context(RedisClusterSet(Path(tmp) / "cluster"))
+            redis_options = {"redis_url": "redis://127.0.0.1:1/0",
+                             "redis_settings": {"cluster_nodes": cluster.nodes}}
+            print(f"[storm] Redis Cluster: {', '.join(cluster.nodes)}", flush=True)
         stack = stack_exit.enter_context(Stack(
-            Path(tmp), users=users,
+            Path(tmp) / "stack", users=users, **redis_options,
             servers=[ServerSpec("vpn1", "10.90.0.0 255.255.252.0")],
             sections={"limits": {"requests_per_minute": 10**7, "pending_per_ip": 10**6,
                                  "pending_per_server": 10**6}},
@@ -147,7 +158,9 @@ def main() -> None:
             synthetic = list(pool.map(lambda pair: browse(pair[0], issuer, pair[1]),
                                       extra_urls))
         synthetic_s = time.perf_counter() - t1
-        r = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
+        r: Any = (redis.RedisCluster(host="127.0.0.1", port=cluster.ports[0],
+                                     decode_responses=True) if args.redis_cluster
+                  else redis.Redis.from_url(stack.redis_url or "", decode_responses=True))
         not_done = sum(1 for url, _ in extra_urls
                        if r.hget(f"ovpnsso:login:{url.rsplit('=', 1)[1]}", "phase") != "done")
     results = real + synthetic
