@@ -55,16 +55,26 @@ def _secrets(config: Config) -> Iterator[Check]:
                         "check the path and that this user may read it")
 
 
+def _redis_target(config: Config) -> str:
+    rc = config.redis
+    if rc.cluster_nodes:
+        return "Redis Cluster via " + ", ".join(rc.cluster_nodes)
+    if rc.sentinels:
+        return f"Sentinel master {rc.sentinel_master!r} via " + ", ".join(rc.sentinels)
+    return str(rc.url)
+
+
 def _redis(config: Config) -> Check:
     started = time.perf_counter()
+    target = _redis_target(config)
     try:
         RedisStore(connect(config)).ping()
     except StoreUnavailable as err:
-        return Check("redis", False, f"{config.redis.url}: {err}",
+        return Check("redis", False, f"{target}: {err}",
                      "is Redis running and reachable from here? are redis.username/password "
                      "right?")
     ms = (time.perf_counter() - started) * 1000
-    return Check("redis", True, f"{config.redis.url} answered PING in {ms:.1f} ms")
+    return Check("redis", True, f"{target} answered PING in {ms:.1f} ms")
 
 
 def _idp(config: Config, http: requests.Session) -> Iterator[Check]:

@@ -132,3 +132,15 @@ def test_hook_stores_the_login_on_the_cluster(redis_cluster: RedisClusterSet,
     state = (tmp_path / "pending").read_text().strip().rsplit("s=", 1)[1]
     record = raw(redis_cluster).hgetall(login_key(PREFIX, state))
     assert record["phase"] == "pending" and record["server"] == "vpn1"
+
+
+def test_doctor_reaches_the_cluster_and_names_it(redis_cluster: RedisClusterSet,
+                                                 tmp_path: Path) -> None:
+    from callback_service import doctor
+    from shared import config as configmod
+
+    hook_setup(tmp_path, "redis://127.0.0.1:6379/0",
+               redis_settings={"cluster_nodes": redis_cluster.nodes})
+    check = doctor._redis(configmod.load(str(tmp_path / "config.toml"), {}))
+    assert check.ok, check
+    assert check.detail.startswith("Redis Cluster via " + redis_cluster.nodes[0])
