@@ -132,15 +132,18 @@ def management_client_auth_enabled(environ: Mapping[str, str]) -> bool:
     return False
 
 
-def _redis(cfg: configmod.Config) -> RespConnection | ClusterConnection:
-    """The Redis master (directly, through Sentinel or a Cluster) as the config says."""
+def _redis(cfg: configmod.Config, cache_dir: str | None) -> RespConnection | ClusterConnection:
+    """The Redis master (directly, through Sentinel or a Cluster) as the config says;
+    which Sentinel or seed node answered is remembered in ``cache_dir``."""
     rc = cfg.redis
+    # only ever a reordering of the configured nodes (shared.resp.order_nodes)
+    hint = os.path.join(cache_dir, "openvpn-sso-redis-node") if cache_dir else None
     return open_master(rc.url, timeout=float(rc.connect_timeout), username=rc.username,
                        password=rc.password.reveal() if rc.password is not None else None,
                        sentinels=rc.sentinels, master=rc.sentinel_master,
                        sentinel_password=rc.sentinel_password.reveal()
                        if rc.sentinel_password is not None else None,
-                       cluster_nodes=rc.cluster_nodes)
+                       cluster_nodes=rc.cluster_nodes, hint_file=hint)
 
 
 def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> str:
@@ -153,8 +156,8 @@ def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> 
                       "since clients would be admitted without a login")
     try:
         pending_file = environ.get("auth_pending_file", "")
-        cfg = configmod.load(args.config, environ,
-                             cache_dir=args.cache_dir or os.path.dirname(pending_file) or None)
+        cache_dir = args.cache_dir or os.path.dirname(pending_file) or None
+        cfg = configmod.load(args.config, environ, cache_dir=cache_dir)
         server_id = args.server or ""
         timeout = cfg.pending_timeout_for(server_id)
     except configmod.ConfigError as err:
@@ -168,7 +171,7 @@ def start_login(environ: Mapping[str, str], argv: Sequence[str], now: float) -> 
     state = records.new_state()
     rc = cfg.redis
     try:
-        with _redis(cfg) as conn:
+        with _redis(cfg, cache_dir) as conn:
             store = RespStore(conn, rc.wait_replicas, rc.wait_timeout_ms)
             over = store.limit_pending(
                 records.pending_set_keys(cfg.key_prefix, server_id, fields["ip"]), state, now,
@@ -203,7 +206,7 @@ def end_session(environ: Mapping[str, str], argv: Sequence[str]) -> int:
         cfg = configmod.load(args.config, environ, cache_dir=args.cache_dir)
         ip = environ.get("trusted_ip") or environ.get("trusted_ip6", "")
         port = environ.get("trusted_port", "")
-        with _redis(cfg) as conn:
+        with _redis(cfg, args.cache_dir) as conn:
             conn.call("EVAL", sessions.DROP_BY_CONNECTION, 1,
                       sessions.connection_key(cfg.key_prefix, server_id or "", ip, port),
                       sessions.session_key(cfg.key_prefix, ""), sessions.index_key(cfg.key_prefix))

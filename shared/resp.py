@@ -13,6 +13,7 @@ It uses the C module ``_socket`` rather than ``socket``: the latter pulls in
 from __future__ import annotations
 
 import _socket
+import os  # loaded at interpreter start-up anyway: free
 
 from shared.store import StoreUnavailable
 
@@ -207,6 +208,53 @@ class RespConnection:
         raise RedisError(f"unexpected reply from Redis: {line[:40]!r}")
 
 
+def order_nodes(nodes: list[str] | tuple[str, ...], hint: str | None) -> list[str]:
+    """``nodes`` with ``hint`` first if it is one of them (pure). A hint can only
+    reorder the configured nodes, never add one."""
+    ordered = list(nodes)
+    if hint in ordered:
+        ordered.remove(hint)
+        ordered.insert(0, hint)
+    return ordered
+
+
+def read_hint(path: str | None) -> str | None:
+    """The node that answered last time, from a file in OpenVPN's tmp-dir (ours,
+    not writable by others, not a symlink); None if absent or not trusted."""
+    if not path:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None
+        return os.read(fd, 300).decode("ascii", "replace").strip() or None
+    finally:
+        os.close(fd)
+
+
+def write_hint(path: str | None, node: str) -> None:
+    """Remember the node that answered (best effort, atomic)."""
+    if not path:
+        return
+    tmp = f"{path}.{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, node.encode("ascii", "replace"))
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        try:  # noqa: SIM105 (contextlib would cost the hook start-up time)
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 class ClusterConnection:
     """Redis Cluster for the hook: the same ``call`` as a RespConnection, sent to
     one node and following MOVED/ASK redirects (opening a connection per node it is
@@ -216,19 +264,26 @@ class ClusterConnection:
     MAX_REDIRECTS = 5
 
     def __init__(self, template: RedisAddress, seeds: list[str] | tuple[str, ...], *,
-                 timeout: float, username: str = "", password: str | None = None) -> None:
+                 timeout: float, username: str = "", password: str | None = None,
+                 hint_file: str | None = None) -> None:
         self._template = template
         self._options: dict[str, Any] = {"timeout": timeout, "username": username,
                                          "password": password}
         self._conns: dict[tuple[str, int], RespConnection] = {}
         errors = []
-        for hostport in seeds:  # the first seed that answers; others may be down
+        hint = read_hint(hint_file)
+        # The first seed that answers; the one that did last time goes first, so a
+        # dead host costs its connect timeout once, not on every hook run.
+        for hostport in order_nodes(seeds, hint):
             host, _, port = hostport.rpartition(":")
             try:
                 self._current = self._node(host.strip("[]"), int(port))
-                break
             except RedisError as err:
                 errors.append(f"{hostport}: {err}")
+                continue
+            if hostport != hint:
+                write_hint(hint_file, hostport)
+            break
         else:
             raise RedisError("no Redis Cluster node answered: " + "; ".join(errors))
         self._last = self._current
@@ -275,18 +330,20 @@ def open_master(url: str, *, timeout: float, username: str = "", password: str |
                 sentinels: list[str] | tuple[str, ...] = (), master: str = "",
                 sentinel_password: str | None = None,
                 cluster_nodes: list[str] | tuple[str, ...] = (),
-                ) -> RespConnection | ClusterConnection:
+                hint_file: str | None = None) -> RespConnection | ClusterConnection:
     """A connection to the Redis master: the URL's server, the one the first
     answering Sentinel names (then checked with ROLE, as Sentinel clients must), or
-    a Redis Cluster reached through its seed nodes."""
+    a Redis Cluster reached through its seed nodes. ``hint_file`` remembers which
+    Sentinel or seed answered, to ask it first next time."""
     address = RedisAddress(url)
     if cluster_nodes:
         return ClusterConnection(address, cluster_nodes, timeout=timeout, username=username,
-                                 password=password)
+                                 password=password, hint_file=hint_file)
     if not sentinels:
         return RespConnection(address, timeout=timeout, username=username, password=password)
     errors = []
-    for hostport in sentinels:
+    hint = read_hint(hint_file)
+    for hostport in order_nodes(sentinels, hint):
         try:
             with RespConnection(RedisAddress(f"redis://{hostport}"), timeout=timeout,
                                 password=sentinel_password) as sentinel:
@@ -297,6 +354,8 @@ def open_master(url: str, *, timeout: float, username: str = "", password: str |
         if not found:
             errors.append(f"{hostport}: does not know master {master!r}")
             continue
+        if hostport != hint:
+            write_hint(hint_file, hostport)
         address.host, address.port = found[0].decode(), int(found[1])
         conn = RespConnection(address, timeout=timeout, username=username, password=password)
         try:

@@ -144,3 +144,22 @@ def test_doctor_reaches_the_cluster_and_names_it(redis_cluster: RedisClusterSet,
     check = doctor._redis(configmod.load(str(tmp_path / "config.toml"), {}))
     assert check.ok, check
     assert check.detail.startswith("Redis Cluster via " + redis_cluster.nodes[0])
+
+
+def test_the_seed_that_answered_is_asked_first_next_time(redis_cluster: RedisClusterSet,
+                                                         tmp_path: Path) -> None:
+    """A dead seed costs its connect timeout once, not on every hook run."""
+    hint = tmp_path / "openvpn-sso-redis-node"
+    hint.write_text("203.0.113.9:6379")  # not a configured node: only reorders, never adds
+    hint.chmod(0o600)
+    seeds = ["127.0.0.1:1", *redis_cluster.nodes]
+    with ClusterConnection(RedisAddress("redis://x"), seeds, timeout=1,
+                           hint_file=str(hint)) as conn:
+        assert conn.call("PING") == "PONG"
+    assert hint.read_text() == redis_cluster.nodes[0]
+    # the real hook keeps it in OpenVPN's tmp-dir (next to the pending file)
+    hint.unlink()
+    argv, env = hook_setup(tmp_path, "redis://127.0.0.1:6379/0",
+                           redis_settings={"cluster_nodes": seeds})
+    assert subprocess.run(argv, env=env, capture_output=True, timeout=30).returncode == 2
+    assert hint.read_text() == redis_cluster.nodes[0]

@@ -1,6 +1,14 @@
 import pytest
 
-from shared.resp import Redirect, RedisAddress, RedisError, encode_command
+from shared.resp import (
+    Redirect,
+    RedisAddress,
+    RedisError,
+    encode_command,
+    order_nodes,
+    read_hint,
+    write_hint,
+)
 
 
 def test_encode_command() -> None:
@@ -40,3 +48,25 @@ def test_redirect_parsing(text: str, expect: tuple[bool, str, int]) -> None:
 def test_malformed_redirect_is_an_error() -> None:
     with pytest.raises(RedisError, match="malformed redirect"):
         Redirect("MOVED 3999 nowhere")
+
+
+def test_a_hint_only_reorders_the_configured_nodes() -> None:
+    nodes = ["a:1", "b:2", "c:3"]
+    assert order_nodes(nodes, "c:3") == ["c:3", "a:1", "b:2"]
+    assert order_nodes(nodes, "evil:6379") == nodes  # never adds a node
+    assert order_nodes(nodes, None) == nodes
+    assert nodes == ["a:1", "b:2", "c:3"]
+
+
+def test_hint_file_is_trusted_only_when_ours_and_private(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    hint = tmp_path / "hint"
+    assert read_hint(str(hint)) is None
+    write_hint(str(hint), "b:2")
+    assert read_hint(str(hint)) == "b:2" and oct(hint.stat().st_mode & 0o777) == "0o600"
+    hint.chmod(0o666)  # writable by others: ignored
+    assert read_hint(str(hint)) is None
+    link = tmp_path / "link"
+    hint.chmod(0o600)
+    link.symlink_to(hint)
+    assert read_hint(str(link)) is None  # a symlink: ignored
+    assert read_hint(None) is None
