@@ -113,9 +113,11 @@ def test_management_injection_through_claims_admits_nobody(stack: Stack, chromiu
         new_log = stack.openvpn["vpn1"].log_text()[log_before:]
         commands = [line.split("MANAGEMENT: CMD ", 1)[1] for line in new_log.splitlines()
                     if "MANAGEMENT: CMD " in line]
-        # one status query and one client-kill: the "commands" in the name stayed text
-        assert len(commands) == 2 and commands[0] == "'status 3'", commands
+        # one status query, one client-kill and the sender's quit: the "commands" in
+        # the name stayed text
+        assert len(commands) == 3 and commands[0] == "'status 3'", commands
         assert commands[1].startswith("'client-kill ") and "client-auth 0 1 END" in commands[1]
+        assert commands[2] == "'quit'", commands
 
 
 def test_script_in_claims_is_shown_as_text(stack: Stack, chromium: Any) -> None:
