@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from shared.privatefile import read_private, write_private
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -514,35 +516,22 @@ def _cached_toml(path: str, cache_dir: str) -> dict[str, Any]:
     except OSError as err:
         raise ConfigError([f"cannot read {path}: {err.strerror}"]) from err
     cache = os.path.join(cache_dir, "openvpn-sso-config" + abspath.replace("/", "_") + ".cache")
-    try:
-        fd = os.open(cache, os.O_RDONLY | os.O_NOFOLLOW)
+    data = read_private(cache)
+    if data is not None:
         try:
-            st = os.fstat(fd)
-            if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
-                with os.fdopen(fd, "rb") as fh:
-                    fd = -1
-                    entry = marshal.load(fh)  # noqa: S302 (our own file, checked above)
-                if isinstance(entry, dict) and entry.get("stamp") == stamp:
-                    raw = entry.get("raw")
-                    if isinstance(raw, dict):
-                        return raw
-        finally:
-            if fd >= 0:
-                os.close(fd)
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
+            entry = marshal.loads(data)  # noqa: S302 (our own file, checked by read_private)
+        except (EOFError, ValueError, TypeError):
+            entry = None
+        if isinstance(entry, dict) and entry.get("stamp") == stamp:
+            raw = entry.get("raw")
+            if isinstance(raw, dict):
+                return raw
     raw = read_toml(abspath)
-    tmp = f"{cache}.{os.getpid()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            marshal.dump({"stamp": stamp, "raw": raw}, fh)
-        os.replace(tmp, cache)
-    except (OSError, ValueError):  # best effort: unwritable dir, unmarshallable value
-        try:  # noqa: SIM105 (contextlib would cost the hook start-up time)
-            os.unlink(tmp)
-        except OSError:
-            pass
+        data = marshal.dumps({"stamp": stamp, "raw": raw})
+    except ValueError:  # an unmarshallable value: no cache, still correct
+        return raw
+    write_private(cache, data)  # best effort: an unwritable dir only costs the parse
     return raw
 
 

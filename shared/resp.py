@@ -13,8 +13,8 @@ It uses the C module ``_socket`` rather than ``socket``: the latter pulls in
 from __future__ import annotations
 
 import _socket
-import os  # loaded at interpreter start-up anyway: free
 
+from shared.privatefile import read_private, write_private
 from shared.store import StoreUnavailable
 
 TYPE_CHECKING = False
@@ -219,40 +219,18 @@ def order_nodes(nodes: list[str] | tuple[str, ...], hint: str | None) -> list[st
 
 
 def read_hint(path: str | None) -> str | None:
-    """The node that answered last time, from a file in OpenVPN's tmp-dir (ours,
-    not writable by others, not a symlink); None if absent or not trusted."""
-    if not path:
+    """The node that answered last time (shared.privatefile: trusted only if ours);
+    None if absent or not trusted."""
+    data = read_private(path) if path else None
+    if not data:
         return None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            return None
-        return os.read(fd, 300).decode("ascii", "replace").strip() or None
-    finally:
-        os.close(fd)
+    return data[:300].decode("ascii", "replace").strip() or None
 
 
 def write_hint(path: str | None, node: str) -> None:
     """Remember the node that answered (best effort, atomic)."""
-    if not path:
-        return
-    tmp = f"{path}.{os.getpid()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            os.write(fd, node.encode("ascii", "replace"))
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        try:  # noqa: SIM105 (contextlib would cost the hook start-up time)
-            os.unlink(tmp)
-        except OSError:
-            pass
+    if path:
+        write_private(path, node.encode("ascii", "replace"))
 
 
 class ClusterConnection:
