@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from shared.privatefile import read_private, write_private
+from shared.resp import RedisAddress, RedisError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -410,12 +411,17 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
                 problems.append(f"redis.{name}: {hostport!r} is not host:port")
     if cfg["redis"].get("sentinels") and cfg["redis"].get("cluster_nodes"):
         problems.append("redis: use sentinels or cluster_nodes, not both")
-    url = cfg["redis"].get("url")
-    if cfg["redis"].get("cluster_nodes") and isinstance(url, str) and url.startswith("unix:"):
-        problems.append("redis.cluster_nodes: needs a redis:// or rediss:// url")
-    elif cfg["redis"].get("cluster_nodes") and isinstance(url, str) and \
-            url.partition("://")[2].partition("/")[2].partition("?")[0] not in ("", "0"):
-        problems.append("redis.cluster_nodes: a Redis Cluster has only database 0")
+    if cfg["redis"].get("cluster_nodes") and isinstance(url, str) and \
+            url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            address = RedisAddress(url)
+        except RedisError as err:
+            problems.append(f"redis.url: {err}")
+        else:
+            if address.path:
+                problems.append("redis.cluster_nodes: needs a redis:// or rediss:// url")
+            elif address.db:
+                problems.append("redis.cluster_nodes: a Redis Cluster has only database 0")
     issuer = cfg["oidc"].get("issuer")
     if isinstance(issuer, str) and not issuer.startswith(("https://", "http://")):
         problems.append("oidc.issuer: must be an http(s) URL")
