@@ -79,6 +79,25 @@ def need(binary: str) -> str:
 
 # ---------------------------------------------------------------- Redis
 
+def spawn_redis(directory: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A redis-server (or sentinel) with its data and log in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [need("redis-server"), *args, "--dir", str(directory),
+         "--logfile", str(directory / "redis.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def redis_cli(port: int, *args: str) -> str:
+    """One command through redis-cli (raw reply text; "" if nothing answers)."""
+    try:
+        out = subprocess.run([need("redis-cli"), "-p", str(port), *args],
+                             capture_output=True, text=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        return ""
+    return out.stdout if out.returncode == 0 else ""
+
+
 class RedisServer:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -88,11 +107,8 @@ class RedisServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> RedisServer:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [need("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(self.log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = spawn_redis(self.workdir, "--bind", "127.0.0.1", "--port", str(self.port),
+                                "--save", "", "--appendonly", "no")
         wait_for(self.ping, 10, "redis-server", self.log)
         return self
 
@@ -125,21 +141,7 @@ class SentinelSet:
         return [f"127.0.0.1:{p}" for p in self.sentinel_ports]
 
     def _start(self, name: str, args: list[str]) -> None:
-        d = self.workdir / name
-        d.mkdir(parents=True, exist_ok=True)
-        self.procs[name] = subprocess.Popen(
-            [need("redis-server"), *args, "--dir", str(d), "--logfile", str(d / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def call(self, port: int, *args: str) -> str:
-        """One inline command; "" if the server is not (yet) answering."""
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                s.sendall((" ".join(args) + "\r\n").encode())
-                time.sleep(0.02)
-                return s.recv(65536).decode(errors="replace")
-        except OSError:
-            return ""
+        self.procs[name] = spawn_redis(self.workdir / name, *args)
 
     def __enter__(self) -> SentinelSet:
         common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -148,7 +150,7 @@ class SentinelSet:
             self._start("master", ["--port", str(self.master_port), *common])
             self._start("replica", ["--port", str(self.replica_port), *common,
                                     "--replicaof", "127.0.0.1", str(self.master_port)])
-            wait_for(lambda: "master_link_status:up" in self.call(self.replica_port, "INFO",
+            wait_for(lambda: "master_link_status:up" in redis_cli(self.replica_port, "INFO",
                                                                   "replication"),
                      15, "replica in sync", self.workdir / "replica" / "redis.log")
             for i, port in enumerate(self.sentinel_ports):
@@ -160,10 +162,10 @@ class SentinelSet:
                     f"sentinel failover-timeout {self.name} 5000\n"
                     f"sentinel parallel-syncs {self.name} 1\n")
                 self._start(f"sentinel-{i}", [str(conf), "--sentinel"])
-            wait_for(lambda: all("num-other-sentinels" in self.call(p, "SENTINEL", "master",
+            wait_for(lambda: all("num-other-sentinels" in redis_cli(p, "SENTINEL", "master",
                                                                      self.name)
                                  for p in self.sentinel_ports), 15, "sentinels up")
-            wait_for(lambda: all(str(self.replica_port) in self.call(
+            wait_for(lambda: all(str(self.replica_port) in redis_cli(
                 p, "SENTINEL", "replicas", self.name) for p in self.sentinel_ports),
                 15, "sentinels know the replica")
         except BaseException:
@@ -174,7 +176,7 @@ class SentinelSet:
     def master_port_now(self) -> int | None:
         """The master's port as the first answering Sentinel says."""
         for port in self.sentinel_ports:
-            reply = self.call(port, "SENTINEL", "get-master-addr-by-name", self.name)
+            reply = redis_cli(port, "SENTINEL", "get-master-addr-by-name", self.name)
             numbers = [x for x in reply.split() if x.isdigit()]
             if numbers:
                 return int(numbers[-1])
@@ -209,17 +211,13 @@ class RedisClusterSet:
         try:
             for port, bus in zip(self.ports, self.bus_ports, strict=True):
                 d = self.workdir / str(port)
-                d.mkdir(parents=True, exist_ok=True)
-                self.procs[port] = subprocess.Popen(
-                    [need("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
-                     "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
-                     "--cluster-port", str(bus), "--cluster-config-file", str(d / "nodes.conf"),
-                     "--cluster-node-timeout", "1000", "--repl-diskless-sync", "yes",
-                     "--repl-diskless-sync-delay", "0", "--dir", str(d),
-                     "--logfile", str(d / "redis.log")],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+                self.procs[port] = spawn_redis(
+                    d, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                    "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-port", str(bus),
+                    "--cluster-config-file", str(d / "nodes.conf"), "--cluster-node-timeout",
+                    "1000", "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
             for port in self.ports:
-                wait_for(lambda port=port: "PONG" in self.call(port, "PING"), 10,
+                wait_for(lambda port=port: "PONG" in redis_cli(port, "PING"), 10,
                          "redis-server (cluster node)", self.workdir / str(port) / "redis.log")
             subprocess.run([need("redis-cli"), "--cluster", "create", *self.nodes,
                             "--cluster-replicas", "1", "--cluster-yes"],
@@ -230,21 +228,12 @@ class RedisClusterSet:
             raise
         return self
 
-    def call(self, port: int, *args: str) -> str:
-        """One command through redis-cli (raw reply text; "" if the node is down)."""
-        try:
-            out = subprocess.run([need("redis-cli"), "-p", str(port), *args],
-                                 capture_output=True, text=True, timeout=5)
-        except subprocess.TimeoutExpired:
-            return ""
-        return out.stdout if out.returncode == 0 else ""
-
     def masters(self) -> dict[int, list[int]]:
         """Live master port -> the hash slots it serves, as a live node says."""
         for port in self.procs:
             if self.procs[port].poll() is not None:
                 continue
-            out = self.call(port, "CLUSTER", "NODES")
+            out = redis_cli(port, "CLUSTER", "NODES")
             if not out:
                 continue
             found: dict[int, list[int]] = {}
@@ -264,12 +253,12 @@ class RedisClusterSet:
 
     def healthy(self) -> bool:
         live = [p for p in self.procs if self.procs[p].poll() is None]
-        return all("cluster_state:ok" in self.call(p, "CLUSTER", "INFO") for p in live) and \
-            all("master_link_status:up" in self.call(p, "INFO", "replication")
-                for p in live if "role:slave" in self.call(p, "INFO", "replication"))
+        return all("cluster_state:ok" in redis_cli(p, "CLUSTER", "INFO") for p in live) and \
+            all("master_link_status:up" in redis_cli(p, "INFO", "replication")
+                for p in live if "role:slave" in redis_cli(p, "INFO", "replication"))
 
     def master_for(self, key: str) -> int:
-        slot = int(self.call(self.ports[0], "CLUSTER", "KEYSLOT", key).strip())
+        slot = int(redis_cli(self.ports[0], "CLUSTER", "KEYSLOT", key).strip())
         return next(port for port, slots in self.masters().items() if slot in slots)
 
     def kill(self, port: int) -> None:

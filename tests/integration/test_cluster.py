@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from demo.parts import RedisClusterSet, hook_setup
+from demo.parts import RedisClusterSet, hook_setup, redis_cli
 from shared import sessions
 from shared.records import login_key, new_state
 from shared.redis_store import SessionStore
@@ -63,10 +63,10 @@ def test_follows_ask_during_a_slot_migration(redis_cluster: RedisClusterSet) -> 
     source, target = masters[0], masters[1]
     k = next(k for port, k in keys_on_every_master(redis_cluster).items() if port == source)
     slot = r.keyslot(k)
-    ids = {p: redis_cluster.call(p, "CLUSTER", "MYID").strip() for p in (source, target)}
-    assert redis_cluster.call(target, "CLUSTER", "SETSLOT", str(slot), "IMPORTING",
+    ids = {p: redis_cli(p, "CLUSTER", "MYID").strip() for p in (source, target)}
+    assert redis_cli(target, "CLUSTER", "SETSLOT", str(slot), "IMPORTING",
                               ids[source]).strip() == "OK"
-    assert redis_cluster.call(source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING",
+    assert redis_cli(source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING",
                               ids[target]).strip() == "OK"
     try:
         with ClusterConnection(RedisAddress("redis://x"), [f"127.0.0.1:{source}"],
@@ -81,7 +81,7 @@ def test_follows_ask_during_a_slot_migration(redis_cluster: RedisClusterSet) -> 
             there.call("ASKING")
             there.call("DEL", k)  # before the slot is stable again: it stays the source's
         for port in (source, target):
-            redis_cluster.call(port, "CLUSTER", "SETSLOT", str(slot), "STABLE")
+            redis_cli(port, "CLUSTER", "SETSLOT", str(slot), "STABLE")
 
 
 def test_seeds_that_do_not_answer_are_skipped(redis_cluster: RedisClusterSet) -> None:
