@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -568,6 +568,23 @@ def sign_in(page: Any, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_selector("#approve")
+
+
+def login_across(b: Any, url: str, username: str, password: str,
+                 fault: Callable[[], None]) -> None:
+    """A login with ``fault`` injected after ``/login`` (the IdP's form is shown)
+    and before ``/callback``; waits for the success page."""
+    context = b.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("input[name=username]")
+        fault()
+        sign_in(page, username, password)
+        page.click("#approve")
+        page.wait_for_selector("text=You are connected")
+    finally:
+        context.close()
 
 
 def login_in_browser(b: Any, url: str, username: str, password: str,

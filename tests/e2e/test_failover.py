@@ -4,54 +4,56 @@ While no master is reachable, the hook refuses at once with a reason."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from demo.parts import RedisClusterSet, SentinelSet, hook_setup, sign_in
+from demo.parts import RedisClusterSet, SentinelSet, hook_setup, login_across
 from demo.stack import VPN1_SETTINGS, ServerSpec, Stack
 from shared.records import login_key
 
 CONNECT_TIMEOUT = 30
 
 
+@contextlib.contextmanager
+def ha_stack(work: Path, settings: dict[str, Any], subnet: str) -> Iterator[Stack]:
+    """One OpenVPN server, the service, and Redis as ``settings`` says (HA)."""
+    with Stack(work / "stack", redis_url="redis://127.0.0.1:1/0",
+               redis_settings=settings | {"wait_replicas": 1, "wait_timeout_ms": 200,
+                                          "connect_timeout": 1},
+               servers=[ServerSpec("vpn1", f"{subnet} 255.255.255.0", settings=VPN1_SETTINGS | {
+                   "tunnel_network": f"{subnet}/24", "static_addresses": {}})],
+               sections={"limits": {"requests_per_minute": 10000}}) as stack:
+        yield stack
+
+
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, SentinelSet]]:
     work = tmp_path_factory.mktemp("ha")
-    with SentinelSet(work / "redis") as redis_set:
-        settings = {"sentinels": redis_set.sentinels, "sentinel_master": redis_set.name,
-                    "wait_replicas": 1, "wait_timeout_ms": 200, "connect_timeout": 1}
-        with Stack(work / "stack", redis_url="redis://127.0.0.1:1/0", redis_settings=settings,
-                   servers=[ServerSpec("vpn1", "10.80.0.0 255.255.255.0",
-                                       settings=VPN1_SETTINGS | {
-                                           "tunnel_network": "10.80.0.0/24",
-                                           "static_addresses": {}})],
-                   sections={"limits": {"requests_per_minute": 10000}}) as stack:
-            yield stack, redis_set
+    with SentinelSet(work / "redis") as redis_set, ha_stack(work, {
+            "sentinels": redis_set.sentinels, "sentinel_master": redis_set.name},
+            "10.80.0.0") as stack:
+        yield stack, redis_set
 
 
 def test_master_dies_mid_login_and_logins_go_on(ha: tuple[Stack, SentinelSet],
                                                 chromium: Any) -> None:
     stack, redis_set = ha
+    def fail_over() -> None:
+        redis_set.kill("master")
+        deadline = time.monotonic() + 30
+        while redis_set.master_port_now() != redis_set.replica_port:
+            assert time.monotonic() < deadline, "no failover"
+            time.sleep(0.2)
+
     with stack.client("alice") as client:
-        context = chromium.new_context()
-        try:
-            page = context.new_page()
-            page.goto(client.wait_web_auth_url())  # record written (and replicated), /login
-            page.wait_for_selector("input[name=username]")
-            redis_set.kill("master")
-            deadline = time.monotonic() + 30
-            while redis_set.master_port_now() != redis_set.replica_port:
-                assert time.monotonic() < deadline, "no failover"
-                time.sleep(0.2)
-            sign_in(page, "alice", "alice-password")
-            page.click("#approve")
-            page.wait_for_selector("text=You are connected")
-        finally:
-            context.close()
+        # the record is written (and replicated) before the URL reaches the client
+        login_across(chromium, client.wait_web_auth_url(), "alice", "alice-password", fail_over)
         client.wait_state("CONNECTED", CONNECT_TIMEOUT)
     # a new connection after the failover: the hook finds the new master itself
     with stack.client("alice") as again:
@@ -62,16 +64,9 @@ def test_master_dies_mid_login_and_logins_go_on(ha: tuple[Stack, SentinelSet],
 def cluster_ha(tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[tuple[Stack, RedisClusterSet]]:
     work = tmp_path_factory.mktemp("cluster-ha")
-    with RedisClusterSet(work / "redis") as cluster:
-        settings = {"cluster_nodes": cluster.nodes, "wait_replicas": 1,
-                    "wait_timeout_ms": 200, "connect_timeout": 1}
-        with Stack(work / "stack", redis_url="redis://127.0.0.1:1/0", redis_settings=settings,
-                   servers=[ServerSpec("vpn1", "10.81.0.0 255.255.255.0",
-                                       settings=VPN1_SETTINGS | {
-                                           "tunnel_network": "10.81.0.0/24",
-                                           "static_addresses": {}})],
-                   sections={"limits": {"requests_per_minute": 10000}}) as stack:
-            yield stack, cluster
+    with RedisClusterSet(work / "redis") as cluster, ha_stack(
+            work, {"cluster_nodes": cluster.nodes}, "10.81.0.0") as stack:
+        yield stack, cluster
 
 
 def test_cluster_master_of_the_login_dies_mid_login(cluster_ha: tuple[Stack, RedisClusterSet],
@@ -83,21 +78,15 @@ def test_cluster_master_of_the_login_dies_mid_login(cluster_ha: tuple[Stack, Red
     with stack.client("alice") as client:
         url = client.wait_web_auth_url()
         master = cluster.master_for(login_key("ovpnsso", url.rsplit("=", 1)[1]))
-        context = chromium.new_context()
-        try:
-            page = context.new_page()
-            page.goto(url)
-            page.wait_for_selector("input[name=username]")
+
+        def fail_over() -> None:
             cluster.kill(master)
             deadline = time.monotonic() + 30
             while master in cluster.masters() or not cluster.healthy():
                 assert time.monotonic() < deadline, "no cluster failover"
                 time.sleep(0.2)
-            sign_in(page, "alice", "alice-password")
-            page.click("#approve")
-            page.wait_for_selector("text=You are connected")
-        finally:
-            context.close()
+
+        login_across(chromium, url, "alice", "alice-password", fail_over)
         client.wait_state("CONNECTED", CONNECT_TIMEOUT)
     for _ in range(3):  # logins land on every master's slots; the dead seed is skipped
         with stack.client("alice") as again:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from demo.parts import LoadBalancer, RedisServer, login_in_browser, sign_in
+from demo.parts import LoadBalancer, RedisServer, login_across, login_in_browser
 from demo.stack import VPN1_SETTINGS, ServerSpec, Stack
 
 CONNECT_TIMEOUT = 30
@@ -50,22 +50,19 @@ def test_a_replica_dies_mid_login_and_the_login_completes(replicated: Stack,
                                                           chromium: Any) -> None:
     lb = replicated.service
     assert isinstance(lb, LoadBalancer)
+    login_upstream = ""
+
+    def kill_the_login_replica() -> None:
+        nonlocal login_upstream
+        (login_upstream,) = [up for path, status, up in lb.served() if path == "/login"]
+        victim = next(r for r in replicated.replicas_running if r.listen == login_upstream)
+        assert victim.proc is not None
+        os.killpg(victim.proc.pid, signal.SIGKILL)  # the replica that started the login
+        victim.proc.wait(10)
+
     with replicated.client("alice") as client:
-        context = chromium.new_context()
-        try:
-            page = context.new_page()
-            page.goto(client.wait_web_auth_url())  # /login, then the IdP's form
-            page.wait_for_selector("input[name=username]")
-            (login_upstream,) = [up for path, status, up in lb.served() if path == "/login"]
-            victim = next(r for r in replicated.replicas_running if r.listen == login_upstream)
-            assert victim.proc is not None
-            os.killpg(victim.proc.pid, signal.SIGKILL)  # the replica that started the login
-            victim.proc.wait(10)
-            sign_in(page, "alice", "alice-password")
-            page.click("#approve")
-            page.wait_for_selector("text=You are connected")
-        finally:
-            context.close()
+        login_across(chromium, client.wait_web_auth_url(), "alice", "alice-password",
+                     kill_the_login_replica)
         client.wait_state("CONNECTED", CONNECT_TIMEOUT)
     served = {path: up for path, status, up in lb.served() if status in ("200", "302")}
     # the state, the browser binding and the confirmation lived in Redis, not in A
