@@ -272,6 +272,11 @@ def refresh(disco, rt):
     )
 
 
+def check_refresh_refused(disco, rt, what):
+    r = refresh(disco, rt)
+    check(r.status_code == 400 and r.json().get("error") == "invalid_grant", what, r.text)
+
+
 def admin(idp, method, path, body=None, token=ADMIN_TOKEN):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.request(method, idp.issuer + path, json=body, headers=headers, timeout=10)
@@ -386,12 +391,7 @@ def run(idp, bc_tokens):
         admin(idp, "POST", "/__admin/users/alice/disable").status_code == 200,
         "admin: disable alice",
     )
-    r = refresh(disco, rt)
-    check(
-        r.status_code == 400 and r.json().get("error") == "invalid_grant",
-        "refresh fails (invalid_grant) for disabled user",
-        r.text,
-    )
+    check_refresh_refused(disco, rt, "refresh fails (invalid_grant) for disabled user")
     page, loc, _, _ = start_auth(http, disco)  # alice's browser session still exists
     check(
         loc is None and page.status_code == 200 and 'name="password"' in page.text,
@@ -434,12 +434,7 @@ def run(idp, bc_tokens):
             and "nonce" not in lt,
             "logout_token sub/aud/iss/events/sid",
         )
-    r = refresh(disco, rt)
-    check(
-        r.status_code == 400 and r.json().get("error") == "invalid_grant",
-        "refresh fails after admin logout",
-        r.text,
-    )
+    check_refresh_refused(disco, rt, "refresh fails after admin logout")
     page, loc, _, _ = start_auth(http, disco)
     check(
         loc is None and 'name="password"' in page.text,
