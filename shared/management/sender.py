@@ -34,6 +34,7 @@ class ManagementConnection:
         self._timeout = timeout
         self._busy_wait = busy_wait
         self._sock: socket.socket | None = None
+        self._in_session = False  # past the banner: OpenVPN is reading our commands
         self._buf = b""
 
     # -- connection ---------------------------------------------------------
@@ -63,6 +64,7 @@ class ManagementConnection:
                 remaining = max(0.05, deadline - time.monotonic())
                 self._sock.settimeout(min(self._timeout, remaining) if remaining else 0.05)
                 self._handshake()
+                self._in_session = True
                 self._sock.settimeout(self._timeout)
                 return self
             except (OSError, ProtocolError) as err:
@@ -79,11 +81,13 @@ class ManagementConnection:
     def close(self) -> None:
         if self._sock is not None:
             try:
-                self._quit()
+                if self._in_session:  # not while still queued behind another client
+                    self._quit()
                 self._sock.close()
             finally:
                 self._sock = None
                 self._buf = b""
+                self._in_session = False
 
     def _quit(self) -> None:
         """End the session from OpenVPN's side (``quit``, then its EOF), so a
