@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from shared.privatefile import read_private, write_private
-from shared.resp import RedisAddress, RedisError
+from shared.resp import RedisAddress, RedisError, split_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -406,8 +406,9 @@ def _check(cfg: dict[str, dict[str, Any]], servers: dict[str, dict[str, Any]],
             problems.append(f"service.trusted_proxies: {proxy!r} is not an address or network")
     for name in ("sentinels", "cluster_nodes"):
         for hostport in cfg["redis"].get(name) or []:
-            host, _, port = hostport.rpartition(":")
-            if not host or not port.isdigit():
+            try:
+                split_hostport(hostport)
+            except RedisError:
                 problems.append(f"redis.{name}: {hostport!r} is not host:port")
     if cfg["redis"].get("sentinels") and cfg["redis"].get("cluster_nodes"):
         problems.append("redis: use sentinels or cluster_nodes, not both")

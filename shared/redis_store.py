@@ -15,7 +15,7 @@ from redis.sentinel import Sentinel
 
 from shared import sessions
 from shared.config import Config
-from shared.resp import RedisAddress
+from shared.resp import RedisAddress, split_hostport
 from shared.store import (
     CREATE,
     HIT,
@@ -51,13 +51,13 @@ def connect(config: Config) -> Client:
     address = RedisAddress(rc.url)
     if rc.cluster_nodes:
         del options["retry_on_error"]  # the cluster client retries on its own errors
-        nodes = [ClusterNode(h.strip("[]"), int(p))  # type: ignore[no-untyped-call]
-                 for h, _, p in (n.rpartition(":") for n in rc.cluster_nodes)]
+        nodes = [ClusterNode(*split_hostport(n))  # type: ignore[no-untyped-call]
+                 for n in rc.cluster_nodes]
         return RedisCluster(startup_nodes=nodes, ssl=address.tls, **options)
     if not rc.sentinels:
         return redis.Redis.from_url(rc.url, **options)
     sentinel_password = rc.sentinel_password.reveal() if rc.sentinel_password else None
-    sentinel = Sentinel([(h, int(p)) for h, _, p in (s.rpartition(":") for s in rc.sentinels)],
+    sentinel = Sentinel([split_hostport(s) for s in rc.sentinels],
                         sentinel_kwargs={"password": sentinel_password,
                                          "socket_timeout": timeout},
                         socket_timeout=timeout)

@@ -208,6 +208,14 @@ class RespConnection:
         raise RedisError(f"unexpected reply from Redis: {line[:40]!r}")
 
 
+def split_hostport(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` (pure); RedisError if it is neither."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise RedisError(f"{text!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
 def order_nodes(nodes: list[str] | tuple[str, ...], hint: str | None) -> list[str]:
     """``nodes`` with ``hint`` first if it is one of them (pure). A hint can only
     reorder the configured nodes, never add one."""
@@ -253,9 +261,9 @@ class ClusterConnection:
         # The first seed that answers; the one that did last time goes first, so a
         # dead host costs its connect timeout once, not on every hook run.
         for hostport in order_nodes(seeds, hint):
-            host, _, port = hostport.rpartition(":")
             try:
-                self._current = self._node(host.strip("[]"), int(port))
+                self._current = split_hostport(hostport)
+                self._node(self._current)
             except RedisError as err:
                 errors.append(f"{hostport}: {err}")
                 continue
@@ -266,30 +274,31 @@ class ClusterConnection:
             raise RedisError("no Redis Cluster node answered: " + "; ".join(errors))
         self._last = self._current
 
-    def _node(self, host: str, port: int) -> RespConnection:
-        conn = self._conns.get((host, port))
+    def _node(self, where: tuple[str, int]) -> RespConnection:
+        conn = self._conns.get(where)
         if conn is None:
             address = RedisAddress("rediss://x" if self._template.tls else "redis://x")
-            address.host, address.port = host, port
-            conn = self._conns[host, port] = RespConnection(address, **self._options)
+            address.host, address.port = where
+            conn = self._conns[where] = RespConnection(address, **self._options)
         return conn
 
     def call(self, *args: str | bytes | int) -> Any:
         if args[0] == "WAIT":  # counts the replicas that have *this connection's* writes
-            return self._last.call(*args)
-        conn, asking = self._current, False
+            return self._node(self._last).call(*args)
+        where, asking = self._current, False
         for _ in range(self.MAX_REDIRECTS):
+            conn = self._node(where)
             try:
                 if asking:
                     conn.call("ASKING")
                 reply = conn.call(*args)
             except Redirect as redirect:
-                host = redirect.host or next(h for (h, p), c in self._conns.items() if c is conn)
-                conn, asking = self._node(host, redirect.port), redirect.ask
+                where = (redirect.host or where[0], redirect.port)
+                asking = redirect.ask
                 if not redirect.ask:  # MOVED: the slot lives there now
-                    self._current = conn
+                    self._current = where
                 continue
-            self._last = conn
+            self._last = where
             return reply
         raise RedisError(f"Redis Cluster: more than {self.MAX_REDIRECTS} redirects")
 

@@ -7,6 +7,7 @@ from shared.resp import (
     encode_command,
     order_nodes,
     read_hint,
+    split_hostport,
     write_hint,
 )
 
@@ -70,3 +71,11 @@ def test_hint_file_is_trusted_only_when_ours_and_private(tmp_path) -> None:  # t
     link.symlink_to(hint)
     assert read_hint(str(link)) is None  # a symlink: ignored
     assert read_hint(None) is None
+
+
+def test_split_hostport() -> None:
+    assert split_hostport("10.0.0.1:6379") == ("10.0.0.1", 6379)
+    assert split_hostport("[fd00::1]:26379") == ("fd00::1", 26379)
+    for bad in ("10.0.0.1", ":6379", "host:port"):
+        with pytest.raises(RedisError):
+            split_hostport(bad)
